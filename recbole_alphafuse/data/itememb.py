@@ -1,0 +1,110 @@
+"""The ``NAME.itememb`` atomic file: language vectors of items, checked on their way in and out.
+
+Layout: a header ``iid:token<TAB>item_emb:float_seq`` then one row per item token, the vector's
+numbers separated by spaces. RecBole loads it through ``preload_weight: {iid: item_emb}``.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.config import ITEMEMB_ID_FIELD, ITEMEMB_SUFFIX, ITEMEMB_VECTOR_FIELD
+
+HEADER = f"{ITEMEMB_ID_FIELD}:token\t{ITEMEMB_VECTOR_FIELD}:float_seq"
+
+
+def itememb_path(data_path, dataset_name):
+    return Path(data_path) / f"{dataset_name}.{ITEMEMB_SUFFIX}"
+
+
+def write_itememb(path, tokens, vectors):
+    """Write ``tokens`` with their ``vectors`` atomically: a temp file renamed into place."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if len(tokens) != len(vectors):
+        raise AlphaFuseError(f"{len(tokens)} item tokens but {len(vectors)} vectors for {path}.")
+    if not np.isfinite(vectors).all():
+        raise AlphaFuseError(f"refusing to write NaN/inf vectors to {path}.")
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(HEADER + "\n")
+            for token, vector in zip(tokens, vectors):
+                f.write(f"{token}\t{' '.join(f'{v:.7g}' for v in vector)}\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_itememb_header(path):
+    """Fail with the fix if ``path`` lacks the fields RecBole is told to load from it."""
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+    if header != HEADER.split("\t"):
+        raise AlphaFuseError(
+            f"{path} has the header {header}; it must be exactly {HEADER.split(chr(9))} "
+            "(tab-separated). Rewrite it with `python -m recbole_alphafuse embed` or fix the header."
+        )
+
+
+def check_no_extra_items(dataset):
+    """Fail if the .itememb file holds item tokens that have no interaction.
+
+    RecBole gives such tokens item ids anyway, so they would become ghost candidates in full
+    ranking. ``dataset`` is the whole (filtered, unsplit) RecBole Dataset.
+    """
+    item_field = dataset.iid_field
+    feat = getattr(dataset, f"{ITEMEMB_SUFFIX}_feat", None)
+    if feat is None:
+        return
+    with_vectors = set(feat[ITEMEMB_ID_FIELD].tolist())
+    interacted = set(dataset.inter_feat[item_field].tolist())
+    extra = sorted(with_vectors - interacted)
+    if extra:
+        raise AlphaFuseError(
+            f"{len(extra)} item tokens in {dataset.dataset_name}.{ITEMEMB_SUFFIX} have no "
+            f"interaction left after filtering (e.g. {list(dataset.id2token(item_field, extra[:5]))}); "
+            "they would become ghost candidates in full ranking. Write vectors only for the items "
+            "of the filtered .inter: rerun `python -m recbole_alphafuse embed` or drop those rows."
+        )
+
+
+def language_embeddings(dataset):
+    """The ``[n_items, d]`` float32 language matrix of a RecBole Dataset; row 0 ([PAD]) is zero.
+
+    Fails before training if the file was not loaded, or if a vector is missing or not finite.
+    """
+    item_field = dataset.iid_field
+    weight = dataset.get_preload_weight(ITEMEMB_ID_FIELD) if _has_preload(dataset) else None
+    if weight is None:
+        raise AlphaFuseError(
+            f"dataset '{dataset.dataset_name}' has no language embeddings: this model needs "
+            f"{dataset.dataset_name}.{ITEMEMB_SUFFIX} beside its .inter file. Create it with "
+            f"`python -m recbole_alphafuse embed --dataset {dataset.dataset_name}`."
+        )
+    weight = np.asarray(weight, dtype=np.float64)
+    if weight.shape[0] != dataset.item_num:
+        raise AlphaFuseError(
+            f"{dataset.dataset_name}.{ITEMEMB_SUFFIX} gives {weight.shape[0]} rows for "
+            f"{dataset.item_num} item ids: its tokens are not aligned with the .inter items."
+        )
+    bad = ~np.isfinite(weight).all(axis=1)
+    missing = ~weight.any(axis=1)
+    missing[0] = False
+    for mask, what in ((bad, "NaN or inf values"), (missing, "no vector (or an all-zero one)")):
+        if mask.any():
+            ids = np.flatnonzero(mask)
+            raise AlphaFuseError(
+                f"{len(ids)} items have {what} in {dataset.dataset_name}.{ITEMEMB_SUFFIX} "
+                f"(e.g. item tokens {list(dataset.id2token(item_field, ids[:5]))}). "
+                "Re-create the file with `python -m recbole_alphafuse embed` "
+                "or supply a vector for every item of the .inter file."
+            )
+    return torch.from_numpy(weight).float()
+
+
+def _has_preload(dataset):
+    return ITEMEMB_ID_FIELD in (dataset.config["preload_weight"] or {})

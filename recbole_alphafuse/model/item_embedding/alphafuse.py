@@ -1,0 +1,111 @@
+"""AlphaFuse item embeddings: frozen whitened language part + trainable ID part in its null space."""
+
+import torch
+from torch import nn
+
+from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.data.itememb import language_embeddings
+from recbole_alphafuse.model.decomposition import decompose_language_space
+from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
+
+ID_INITS = {
+    "zeros": nn.init.zeros_,
+    "normal": None,  # normal(0, initializer_range), as RecBole initialises its embeddings
+    "xavier_normal": nn.init.xavier_normal_,
+    "xavier_uniform": nn.init.xavier_uniform_,
+}
+DECOMPOSITION_WEIGHTINGS = ("uniform", "popularity")
+
+
+class AlphaFuseItemEmbedding(ItemEmbedding):
+    r"""Item embeddings of AlphaFuse (Hu et al., SIGIR 2025).
+
+    The language embeddings are decomposed once (:func:`decompose_language_space`); the kept,
+    optionally whitened coordinates times ``semantic_scale`` form a frozen buffer (rebuilt from
+    the dataset, never saved or optimised). A trainable ID table of width ``null_dim`` is added to
+    the last ``null_dim`` coordinates, the lowest-variance kept directions (or, with ``cover``,
+    concatenated after ``hidden_size - null_dim`` semantic coordinates). Row 0 ([PAD]) is zero.
+    """
+
+    uses_language_embeddings = True
+
+    def __init__(
+        self,
+        language,
+        hidden_size,
+        null_dim=None,
+        null_thres=None,
+        language_scale=1.0,
+        item_weights=None,
+        standardization=True,
+        cover=False,
+        semantic_scale=1.0,
+        id_init="normal",
+        initializer_range=0.02,
+    ):
+        super().__init__()
+        if id_init not in ID_INITS:
+            raise AlphaFuseError(f"id_init must be one of {list(ID_INITS)}, got '{id_init}'.")
+        decomposition = decompose_language_space(
+            language[1:],
+            hidden_size,
+            null_dim=null_dim,
+            null_thres=null_thres,
+            scale=language_scale,
+            weights=None if item_weights is None else item_weights[1:],
+            standardization=standardization,
+            cover=cover,
+        )
+        self.hidden_size = hidden_size
+        self.null_dim = decomposition.null_dim
+        self.cover = cover
+        semantic = torch.zeros(language.shape[0], decomposition.semantic.shape[1])
+        semantic[1:] = (decomposition.semantic * semantic_scale).float()
+        self.register_buffer("semantic", semantic, persistent=False)
+        self.id_embedding = nn.Embedding(language.shape[0], self.null_dim, padding_idx=0)
+        init = ID_INITS[id_init]
+        if init is None:
+            nn.init.normal_(self.id_embedding.weight, 0.0, initializer_range)
+        else:
+            init(self.id_embedding.weight)
+        with torch.no_grad():
+            self.id_embedding.weight[0].zero_()
+
+    @classmethod
+    def from_config(cls, config, dataset):
+        weighting = config["decomposition_weighting"]
+        if weighting not in DECOMPOSITION_WEIGHTINGS:
+            raise AlphaFuseError(
+                f"decomposition_weighting must be one of {DECOMPOSITION_WEIGHTINGS}, "
+                f"got '{weighting}'."
+            )
+        item_weights = None
+        if weighting == "popularity":
+            counter = dataset.item_counter
+            item_weights = torch.tensor([counter[i] for i in range(dataset.item_num)])
+        return cls(
+            language_embeddings(dataset),
+            config["hidden_size"],
+            null_dim=config["null_dim"],
+            null_thres=config["null_thres"],
+            language_scale=config["language_scale"],
+            item_weights=item_weights,
+            standardization=config["standardization"],
+            cover=config["cover"],
+            semantic_scale=config["semantic_scale"],
+            id_init=config["id_init"],
+            initializer_range=config["initializer_range"],
+        )
+
+    def _fuse(self, semantic, ids):
+        if self.cover:
+            return torch.cat([semantic, ids], dim=-1)
+        split = self.hidden_size - self.null_dim
+        return torch.cat([semantic[..., :split], semantic[..., split:] + ids], dim=-1)
+
+    def forward(self, item_ids):
+        return self._fuse(self.semantic[item_ids], self.id_embedding(item_ids))
+
+    @property
+    def weight(self):
+        return self._fuse(self.semantic, self.id_embedding.weight)

@@ -1,0 +1,22 @@
+"""The interface every item-embedding strategy implements."""
+
+from torch import nn
+
+
+class ItemEmbedding(nn.Module):
+    """Base class of item-embedding strategies.
+
+    Subclasses implement ``forward(item_ids) -> [..., hidden_size]``, the ``weight`` property
+    (the whole table, row 0 = [PAD]) and ``from_config(config, dataset)``; they set
+    ``uses_language_embeddings`` when they read the dataset's ``.itememb`` vectors.
+    """
+
+    uses_language_embeddings = False
+
+    @classmethod
+    def from_config(cls, config, dataset):
+        raise NotImplementedError
+
+    @property
+    def weight(self):
+        raise NotImplementedError

@@ -1,0 +1,51 @@
+"""Next-item losses shared by every backbone: RecBole's CE and BPR, and AlphaFuse's InfoNCE."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recbole.model.loss import BPRLoss
+
+from recbole_alphafuse import AlphaFuseError
+
+LOSS_TYPES = ("CE", "BPR", "InfoNCE")
+
+
+class NextItemLoss(nn.Module):
+    r"""Loss of a sequence representation against its next item.
+
+    - ``CE``: softmax cross-entropy over the dot products with all items (RecBole's SASRec).
+    - ``BPR``: pairwise loss against the negative item RecBole's sampler provides.
+    - ``InfoNCE``: cosine similarity divided by ``temperature``, against ``neg_ratio`` negatives
+      drawn uniformly from all items per sequence, as in AlphaFuse's reference training.
+    """
+
+    def __init__(self, loss_type, n_items, temperature=0.07, neg_ratio=64):
+        super().__init__()
+        if loss_type not in LOSS_TYPES:
+            raise AlphaFuseError(f"loss_type must be one of {LOSS_TYPES}, got '{loss_type}'.")
+        self.loss_type = loss_type
+        self.n_items = n_items
+        self.temperature = temperature
+        self.neg_ratio = neg_ratio
+        self.bpr = BPRLoss()
+
+    def forward(self, seq_output, pos_items, item_embedding, neg_items=None):
+        if self.loss_type == "CE":
+            logits = seq_output @ item_embedding.weight.T
+            return F.cross_entropy(logits, pos_items)
+        if self.loss_type == "BPR":
+            pos_score = (seq_output * item_embedding(pos_items)).sum(-1)
+            neg_score = (seq_output * item_embedding(neg_items)).sum(-1)
+            return self.bpr(pos_score, neg_score)
+        negatives = torch.randint(
+            1, self.n_items, (seq_output.shape[0], self.neg_ratio), device=seq_output.device
+        )
+        query = F.normalize(seq_output, dim=-1)
+        pos = F.normalize(item_embedding(pos_items), dim=-1)
+        neg = F.normalize(item_embedding(negatives), dim=-1)
+        logits = torch.cat(
+            [(query * pos).sum(-1, keepdim=True), torch.einsum("bh,bnh->bn", query, neg)], dim=1
+        )
+        target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+        return F.cross_entropy(logits / self.temperature, target)

@@ -1,0 +1,97 @@
+"""SASRec as a backbone over any item-embedding strategy."""
+
+import torch
+from torch import nn
+
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.model.layers import TransformerEncoder
+
+from recbole_alphafuse.model.loss import NextItemLoss
+
+
+class SASRecBackbone(SequentialRecommender):
+    r"""SASRec (Kang and McAuley, ICDM 2018) with a pluggable item embedding.
+
+    RecBole's SASRec encoder (same layers, initialisation and scoring) reading item vectors from
+    ``item_embedding_class`` (an :class:`ItemEmbedding` strategy) instead of its own ID table.
+    Registered models subclass it and name their strategy; ``loss_type`` is ``CE``, ``BPR`` or
+    ``InfoNCE`` (see :class:`NextItemLoss`). Ranking is the raw dot product with every item.
+    """
+
+    item_embedding_class = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Read by Config, before any instance exists, to add the .itememb loading keys.
+        cls.uses_language_embeddings = cls.item_embedding_class.uses_language_embeddings
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+
+        self.n_layers = config["n_layers"]
+        self.n_heads = config["n_heads"]
+        self.hidden_size = config["hidden_size"]
+        self.inner_size = config["inner_size"]
+        self.hidden_dropout_prob = config["hidden_dropout_prob"]
+        self.attn_dropout_prob = config["attn_dropout_prob"]
+        self.hidden_act = config["hidden_act"]
+        self.layer_norm_eps = config["layer_norm_eps"]
+        self.initializer_range = config["initializer_range"]
+
+        self.position_embedding = nn.Embedding(self.max_seq_length, self.hidden_size)
+        self.trm_encoder = TransformerEncoder(
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            hidden_size=self.hidden_size,
+            inner_size=self.inner_size,
+            hidden_dropout_prob=self.hidden_dropout_prob,
+            attn_dropout_prob=self.attn_dropout_prob,
+            hidden_act=self.hidden_act,
+            layer_norm_eps=self.layer_norm_eps,
+        )
+        self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=self.layer_norm_eps)
+        self.dropout = nn.Dropout(self.hidden_dropout_prob)
+        self.loss_fct = NextItemLoss(
+            config["loss_type"],
+            self.n_items,
+            temperature=config["temperature"],
+            neg_ratio=config["neg_ratio"],
+        )
+        self.apply(self._init_weights)
+        # Built after apply(): the strategy initialises its own parameters.
+        self.item_embedding = self.item_embedding_class.from_config(config, dataset)
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(mean=0.0, std=self.initializer_range)
+        elif isinstance(module, nn.LayerNorm):
+            module.bias.data.zero_()
+            module.weight.data.fill_(1.0)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+
+    def forward(self, item_seq, item_seq_len):
+        position_ids = torch.arange(item_seq.size(1), dtype=torch.long, device=item_seq.device)
+        position_embedding = self.position_embedding(position_ids).unsqueeze(0)
+        input_emb = self.item_embedding(item_seq) + position_embedding
+        input_emb = self.dropout(self.LayerNorm(input_emb))
+        attention_mask = self.get_attention_mask(item_seq)
+        output = self.trm_encoder(input_emb, attention_mask, output_all_encoded_layers=True)[-1]
+        return self.gather_indexes(output, item_seq_len - 1)
+
+    def calculate_loss(self, interaction):
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return self.loss_fct(
+            seq_output,
+            interaction[self.POS_ITEM_ID],
+            self.item_embedding,
+            interaction[self.NEG_ITEM_ID] if self.NEG_ITEM_ID in interaction else None,
+        )
+
+    def predict(self, interaction):
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return (seq_output * self.item_embedding(interaction[self.ITEM_ID])).sum(dim=-1)
+
+    def full_sort_predict(self, interaction):
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return seq_output @ self.item_embedding.weight.T

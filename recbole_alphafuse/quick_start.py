@@ -1,0 +1,127 @@
+"""RecBole's quick-start functions for plugin and RecBole models alike.
+
+Same names and returns as ``recbole.quick_start`` (which imports ray and cannot see outside
+models): :func:`run`, :func:`objective_function` for RecBole's HyperTuning, and
+:func:`load_data_and_model`.
+"""
+
+import logging
+import sys
+from logging import getLogger
+
+from recbole.data import create_dataset as recbole_create_dataset
+from recbole.data import data_preparation
+from recbole.utils import get_environment, init_logger, init_seed, set_color
+
+from recbole_alphafuse.config import Config
+from recbole_alphafuse.data.itememb import check_no_extra_items
+from recbole_alphafuse.data.prepare import prepare_dataset
+from recbole_alphafuse.trainer import load_checkpoint
+from recbole_alphafuse.utils import get_model, get_trainer
+
+
+def create_dataset(config):
+    """Prepare the dataset's files if needed, load it with RecBole and check its item vectors."""
+    uses_language = getattr(get_model(config["model"]), "uses_language_embeddings", False)
+    prepare_dataset(config, uses_language)
+    dataset = recbole_create_dataset(config)
+    if uses_language:
+        check_no_extra_items(dataset)
+    return dataset
+
+
+def _build(config):
+    """Dataset, dataloaders, model and trainer for ``config``; the model is built from the data."""
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    return dataset, model, train_data, valid_data, test_data
+
+
+def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+    """Train and test one model on one dataset, logging as RecBole's ``run_recbole`` does.
+
+    Returns:
+        dict with ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``,
+        ``test_result`` and ``model_file`` (the saved checkpoint, if ``saved``).
+    """
+    config = Config(
+        model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
+    )
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+
+    dataset, model, train_data, valid_data, test_data = _build(config)
+    logger.info(dataset)
+    logger.info(model)
+
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(
+        test_data, load_best_model=saved, show_progress=config["show_progress"]
+    )
+
+    logger.info(
+        "The running environment of this training is as follows:\n"
+        + get_environment(config).draw()
+    )
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    return {
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+        "model_file": trainer.saved_model_file if saved else None,
+    }
+
+
+def objective_function(config_dict=None, config_file_list=None, saved=True):
+    """One trial of RecBole's HyperTuning: train on ``config_dict``, select on validation."""
+    config = Config(config_dict=config_dict, config_file_list=config_file_list)
+    init_seed(config["seed"], config["reproducibility"])
+    logger = getLogger()
+    for handler in logger.handlers[:]:
+        logger.removeHandler(handler)
+    init_logger(config)
+    logging.basicConfig(level=logging.ERROR)
+
+    _, model, train_data, valid_data, test_data = _build(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, verbose=False, saved=saved
+    )
+    test_result = trainer.evaluate(test_data, load_best_model=saved)
+    return {
+        "model": config["model"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }
+
+
+def load_data_and_model(model_file):
+    """Reload a checkpoint saved by :func:`run`: the frozen language part is rebuilt from the data.
+
+    Returns:
+        (config, model, dataset, train_data, valid_data, test_data), as RecBole's function does.
+    """
+    checkpoint = load_checkpoint(model_file)
+    config = checkpoint["config"]
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+
+    dataset, model, train_data, valid_data, test_data = _build(config)
+    logger.info(dataset)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+    return config, model, dataset, train_data, valid_data, test_data

@@ -1,0 +1,41 @@
+"""Model and trainer lookup: the plugin's registry first, then RecBole's own."""
+
+import importlib
+from functools import lru_cache
+
+from recbole.utils import get_model as recbole_get_model
+from recbole.utils import get_trainer as recbole_get_trainer
+
+from recbole_alphafuse import AlphaFuseError
+
+
+def plugin_models():
+    """Registered model classes of this plugin, by name."""
+    module = importlib.import_module("recbole_alphafuse.model")
+    return {name: getattr(module, name) for name in module.__all__}
+
+
+def get_model(model_name):
+    """Return the model class named ``model_name``: a plugin model or any RecBole model."""
+    models = plugin_models()
+    if model_name in models:
+        return models[model_name]
+    try:
+        return recbole_get_model(model_name)
+    except ValueError:
+        raise AlphaFuseError(
+            f"Unknown model '{model_name}'. Plugin models: {', '.join(sorted(models))}; "
+            "or any RecBole model name (SASRec, GRU4Rec, BERT4Rec, ...). Check --model."
+        ) from None
+
+
+def get_trainer(model_type, model_name):
+    """Return RecBole's trainer for the model, able to reload the plugin's own checkpoints."""
+    return _trusted_trainer(recbole_get_trainer(model_type, model_name))
+
+
+@lru_cache(maxsize=None)
+def _trusted_trainer(trainer_class):
+    from recbole_alphafuse.trainer import TrustedCheckpointMixin
+
+    return type(trainer_class.__name__, (TrustedCheckpointMixin, trainer_class), {})
