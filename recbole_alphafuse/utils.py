@@ -22,7 +22,8 @@ def get_model(model_name):
         return models[model_name]
     try:
         return recbole_get_model(model_name)
-    except ValueError:
+    except (ValueError, ImportError):
+        # RecBole's search ends in its exlib models, whose import fails without lightgbm/xgboost.
         raise AlphaFuseError(
             f"Unknown model '{model_name}'. Plugin models: {', '.join(sorted(models))}; "
             "or any RecBole model name (SASRec, GRU4Rec, BERT4Rec, ...). Check --model."

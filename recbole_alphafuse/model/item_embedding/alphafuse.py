@@ -1,6 +1,7 @@
 """AlphaFuse item embeddings: frozen whitened language part + trainable ID part in its null space."""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from recbole_alphafuse import AlphaFuseError
@@ -108,4 +109,7 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
 
     @property
     def weight(self):
-        return self._fuse(self.semantic, self.id_embedding.weight)
+        # Row 0 rebuilt as zeros: reading .weight directly would bypass padding_idx and let
+        # full-table losses train the [PAD] row.
+        ids = F.pad(self.id_embedding.weight[1:], (0, 0, 1, 0))
+        return self._fuse(self.semantic, ids)

@@ -1,0 +1,45 @@
+"""The Config subclass: plugin defaults, ml-100k location, .itememb keys, RecBole's CE breakage."""
+
+import os
+
+from recbole.utils import InputType
+
+from recbole_alphafuse.config import Config
+
+
+def test_plugin_model_gets_its_yaml_defaults_and_itememb_keys():
+    config = Config(model="AlphaFuseSASRec", dataset="ml-100k", config_dict={"use_gpu": False})
+    assert config["null_dim"] == 32 and config["semantic_scale"] == 0.125
+    assert config["load_col"]["itememb"] == ["iid", "item_emb"]
+    assert config["load_col"]["inter"] == ["user_id", "item_id", "rating", "timestamp"]
+    assert "itememb" in config["additional_feat_suffix"]
+    assert config["alias_of_item_id"] == ["iid"]
+    assert config["preload_weight"] == {"iid": "item_emb"}
+    assert config["train_neg_sample_args"]["distribution"] == "none"
+
+
+def test_ml100k_is_read_from_data_path_not_recboles_package():
+    config = Config(model="SASRec", dataset="ml-100k", config_dict={"data_path": "somewhere/"})
+    assert os.path.normpath(config["data_path"]) == os.path.normpath("somewhere/ml-100k")
+
+
+def test_recbole_model_runs_with_ce_and_without_itememb_keys():
+    config = Config(model="SASRec", dataset="ml-100k")
+    assert config["train_neg_sample_args"]["distribution"] == "none"
+    assert config["additional_feat_suffix"] is None
+    assert config["MODEL_INPUT_TYPE"] == InputType.POINTWISE
+
+
+def test_bpr_keeps_negative_sampling_and_infonce_is_pointwise():
+    bpr = Config(model="AlphaFuseSASRec", dataset="ml-100k", config_dict={"loss_type": "BPR"})
+    assert bpr["train_neg_sample_args"]["sample_num"] == 1
+    assert bpr["MODEL_INPUT_TYPE"] == InputType.PAIRWISE
+    nce = Config(model="AlphaFuseSASRec", dataset="ml-100k", config_dict={"loss_type": "InfoNCE"})
+    assert nce["MODEL_INPUT_TYPE"] == InputType.POINTWISE
+    assert nce["train_neg_sample_args"]["distribution"] == "none"
+
+
+def test_command_line_overrides_reach_the_config(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["run_recbole.py", "--null_dim=8", "--id_init=zeros"])
+    config = Config(model="AlphaFuseSASRec", dataset="ml-100k")
+    assert config["null_dim"] == 8 and config["id_init"] == "zeros"

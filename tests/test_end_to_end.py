@@ -1,0 +1,125 @@
+"""Short real runs on the ml-100k slice: the CLI, the tuner, losses, checkpoint reload."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from recbole.data import data_preparation
+from recbole.model.sequential_recommender import SASRec
+
+from conftest import FAST_CONFIG, SLICE
+from recbole_alphafuse.config import Config
+from recbole_alphafuse.quick_start import create_dataset, load_data_and_model, run
+from recbole_alphafuse.utils import get_model, get_trainer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def fast_config_file(folder, slice_root):
+    path = folder / "fast.yaml"
+    path.write_text(yaml.safe_dump({**FAST_CONFIG, "data_path": str(slice_root)}))
+    return path
+
+
+def run_script(script, args, cwd):
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize("model", ["AlphaFuseSASRec", "SASRec"])
+def test_run_recbole_cli_trains_and_tests(model, slice_root, workdir):
+    config_file = fast_config_file(workdir, slice_root)
+    other = workdir / "other.yaml"
+    other.write_text("learning_rate: 0.002\n")
+    result = run_script(
+        "run_recbole.py",
+        [f"--model={model}", f"--dataset={SLICE}", f"--config_files={config_file} {other}", "--seed=3"],
+        workdir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert "test result" in log and "ndcg@10" in log
+    assert "learning_rate = 0.002" in log and "seed = 3" in log
+    assert list((workdir / "saved").glob(f"{model}-*.pth"))
+
+
+def test_reload_reproduces_test_metrics(slice_root, workdir):
+    config = {**FAST_CONFIG, "data_path": str(slice_root), "checkpoint_dir": str(workdir / "saved")}
+    result = run(model="AlphaFuseSASRec", dataset=SLICE, config_dict=config)
+    assert Path(result["model_file"]).is_file()
+
+    config, model, _, _, _, test_data = load_data_and_model(result["model_file"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    reloaded = trainer.evaluate(test_data, load_best_model=False)
+    assert dict(reloaded) == dict(result["test_result"])
+
+
+def test_infonce_run_trains(slice_root, workdir):
+    config = {**FAST_CONFIG, "data_path": str(slice_root), "loss_type": "InfoNCE", "neg_ratio": 16}
+    result = run(model="AlphaFuseSASRec", dataset=SLICE, config_dict=config, saved=False)
+    assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
+
+
+@pytest.mark.parametrize("loss_type", ["CE", "BPR", "InfoNCE"])
+def test_every_loss_trains_only_the_id_part_of_items(loss_type, slice_root, workdir):
+    config = Config(
+        model="AlphaFuseSASRec",
+        dataset=SLICE,
+        config_dict={**FAST_CONFIG, "data_path": str(slice_root), "loss_type": loss_type},
+    )
+    dataset = create_dataset(config)
+    train_data, _, _ = data_preparation(config, dataset)
+    model = get_model("AlphaFuseSASRec")(config, train_data._dataset)
+    batch = next(iter(train_data))
+    loss = model.calculate_loss(batch)
+    assert torch.isfinite(loss)
+    loss.backward()
+    id_grad = model.item_embedding.id_embedding.weight.grad
+    assert id_grad[1:].abs().sum() > 0 and torch.count_nonzero(id_grad[0]) == 0
+    assert model.item_embedding.semantic.grad is None
+
+
+def test_trainable_parameters_are_sasrecs_minus_the_frozen_part(slice_root):
+    config_dict = {**FAST_CONFIG, "data_path": str(slice_root)}
+    counts = {}
+    for name in ("AlphaFuseSASRec", "SASRec"):
+        config = Config(model=name, dataset=SLICE, config_dict=config_dict)
+        dataset = create_dataset(config)
+        train_data, _, _ = data_preparation(config, dataset)
+        model = get_model(name)(config, train_data._dataset)
+        counts[name] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        n_items = dataset.item_num
+    assert get_model("SASRec") is SASRec
+    frozen = n_items * (FAST_CONFIG["hidden_size"] - FAST_CONFIG["null_dim"])
+    assert counts["AlphaFuseSASRec"] == counts["SASRec"] - frozen
+
+
+def test_run_hyper_runs_two_trials(slice_root, workdir):
+    config_file = fast_config_file(workdir, slice_root)
+    params = workdir / "params.hyper"
+    params.write_text("null_dim choice [8,16]\n")
+    output = workdir / "hyper.txt"
+    result = run_script(
+        "run_hyper.py",
+        [
+            "--model=AlphaFuseSASRec",
+            f"--dataset={SLICE}",
+            f"--config_files={config_file}",
+            f"--params_file={params}",
+            f"--output_file={output}",
+        ],
+        workdir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "best params" in result.stdout
+    text = output.read_text()
+    assert "null_dim:8" in text and "null_dim:16" in text
