@@ -1,4 +1,8 @@
-"""Command line of the plugin's data tools: ``python -m recbole_alphafuse embed --dataset NAME``."""
+"""Command line of the plugin's data tools.
+
+    python -m recbole_alphafuse embed --dataset NAME [--fields f1,f2] [--lm PATH] ...
+    python -m recbole_alphafuse convert lcrec --input DIR --dataset NAME
+"""
 
 import argparse
 import logging
@@ -6,6 +10,7 @@ import sys
 from pathlib import Path
 
 from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.data.convert import convert_lcrec
 from recbole_alphafuse.data.embed import DEFAULT_ITEM_FIELD, embed_dataset
 from recbole_alphafuse.data.prepare import copy_bundled_dataset
 
@@ -26,6 +31,12 @@ def build_parser():
     embed.add_argument("--lm", default=None, help="encoder folder or name (default: all-MiniLM-L6-v2)")
     embed.add_argument("--batch-size", type=int, default=64)
     embed.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if present")
+
+    convert = commands.add_parser("convert", help="convert another layout to atomic files")
+    convert.add_argument("layout", choices=["lcrec"], help="lcrec: X.inter.json + X.item.json")
+    convert.add_argument("--input", required=True, help="folder of the source files")
+    convert.add_argument("--dataset", required=True, help="name of the atomic dataset to write")
+    convert.add_argument("--data-path", default="dataset", help="folder holding dataset folders")
     return parser
 
 
@@ -34,6 +45,9 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data_path = Path(args.data_path) / args.dataset
     try:
+        if args.command == "convert":
+            convert_lcrec(args.input, args.data_path, args.dataset)
+            return
         copy_bundled_dataset(args.dataset, data_path)
         embed_dataset(
             data_path,

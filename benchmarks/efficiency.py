@@ -1,0 +1,117 @@
+"""Training-epoch time, full-sort evaluation time and trainable parameters, AlphaFuse vs SASRec.
+
+    python benchmarks/efficiency.py --dataset=ml-100k --repeats=2 \
+        --out benchmarks/results/efficiency-ml-100k.md [--key=value ...]
+
+Both models are built on the same data with the same encoder settings (extra ``--key=value``
+flags override both). Runs alternate between the models and the median of ``--repeats`` is kept,
+so the ratios compare timings taken under the same machine load. Targets: epoch-time and
+evaluation-time ratios <= 1.05; AlphaFuse's trainable parameters = SASRec's minus
+n_items x (hidden_size - null_dim).
+"""
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from recbole.data import data_preparation  # noqa: E402
+from recbole.utils import init_seed  # noqa: E402
+
+from recbole_alphafuse.config import Config  # noqa: E402
+from recbole_alphafuse.quick_start import create_dataset  # noqa: E402
+from recbole_alphafuse.utils import get_model, get_trainer  # noqa: E402
+
+MODELS = ("SASRec", "AlphaFuseSASRec")
+
+
+def build(model_name, dataset_name, overrides):
+    config = Config(model=model_name, dataset=dataset_name, config_dict=overrides)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, _, test_data = data_preparation(config, dataset)
+    model = get_model(model_name)(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], model_name)(config, model)
+    return config, dataset, model, trainer, train_data, test_data
+
+
+def timed(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", required=True)
+    args, extra = parser.parse_known_args()
+    overrides = {"show_progress": False, "use_gpu": torch.cuda.is_available()}
+    for flag in extra:
+        key, _, value = flag.lstrip("-").partition("=")
+        overrides[key] = yaml.safe_load(value)
+    sys.argv = sys.argv[:1]  # RecBole's Config would read the flags again
+
+    built = {name: build(name, args.dataset, overrides) for name in MODELS}
+    epoch_times = {name: [] for name in MODELS}
+    eval_times = {name: [] for name in MODELS}
+    for repeat in range(args.repeats):
+        for name in MODELS:
+            config, _, model, trainer, train_data, test_data = built[name]
+            model.train()
+            epoch_times[name].append(timed(lambda: trainer._train_epoch(train_data, repeat)))
+            eval_times[name].append(
+                timed(lambda: trainer.evaluate(test_data, load_best_model=False))
+            )
+            print(f"{name} repeat {repeat}: epoch {epoch_times[name][-1]:.1f}s, "
+                  f"full-sort eval {eval_times[name][-1]:.2f}s", flush=True)
+
+    config, dataset, _, _, _, _ = built["AlphaFuseSASRec"]
+    params = {
+        name: sum(p.numel() for p in built[name][2].parameters() if p.requires_grad)
+        for name in MODELS
+    }
+    frozen = dataset.item_num * (config["hidden_size"] - built["AlphaFuseSASRec"][2].item_embedding.null_dim)
+    epoch = {name: statistics.median(epoch_times[name]) for name in MODELS}
+    evaluation = {name: statistics.median(eval_times[name]) for name in MODELS}
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else (
+        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    )
+    lines = [
+        f"Dataset `{args.dataset}` ({dataset.user_num - 1} users, {dataset.item_num - 1} items, "
+        f"{len(built['SASRec'][4].dataset)} training sequences), hidden_size {config['hidden_size']}, "
+        f"null_dim {config['null_dim']}, n_layers {config['n_layers']}, "
+        f"MAX_ITEM_LIST_LENGTH {config['MAX_ITEM_LIST_LENGTH']}, loss {config['loss_type']}, "
+        f"train_batch_size {config['train_batch_size']}, eval_batch_size {config['eval_batch_size']}; "
+        f"median of {args.repeats} alternating runs on {device}, torch {torch.__version__}.",
+        "",
+        "| model | train epoch (s) | full-sort test eval (s) | trainable parameters |",
+        "|---|---|---|---|",
+    ]
+    for name in MODELS:
+        lines.append(f"| {name} | {epoch[name]:.2f} | {evaluation[name]:.3f} | {params[name]:,} |")
+    lines += [
+        f"| ratio AlphaFuse / SASRec | {epoch['AlphaFuseSASRec'] / epoch['SASRec']:.3f} | "
+        f"{evaluation['AlphaFuseSASRec'] / evaluation['SASRec']:.3f} | "
+        f"{params['AlphaFuseSASRec'] / params['SASRec']:.3f} |",
+        "",
+        f"SASRec - AlphaFuseSASRec trainable parameters = {params['SASRec'] - params['AlphaFuseSASRec']:,}; "
+        f"n_items x (hidden_size - null_dim) = {frozen:,} "
+        f"({'equal' if params['SASRec'] - params['AlphaFuseSASRec'] == frozen else 'NOT equal'}).",
+    ]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
