@@ -11,7 +11,6 @@ n_items x (hidden_size - null_dim).
 """
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from recbole.data import data_preparation  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
+from benchmarks.report import machine, write_report  # noqa: E402
 from recbole_alphafuse.config import Config  # noqa: E402
 from recbole_alphafuse.quick_start import create_dataset  # noqa: E402
 from recbole_alphafuse.utils import get_model, get_trainer  # noqa: E402
@@ -82,16 +82,13 @@ def main():
     frozen = dataset.item_num * (config["hidden_size"] - built["AlphaFuseSASRec"][2].item_embedding.null_dim)
     epoch = {name: statistics.median(epoch_times[name]) for name in MODELS}
     evaluation = {name: statistics.median(eval_times[name]) for name in MODELS}
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else (
-        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    )
     lines = [
         f"Dataset `{args.dataset}` ({dataset.user_num - 1} users, {dataset.item_num - 1} items, "
         f"{len(built['SASRec'][4].dataset)} training sequences), hidden_size {config['hidden_size']}, "
         f"null_dim {config['null_dim']}, n_layers {config['n_layers']}, "
         f"MAX_ITEM_LIST_LENGTH {config['MAX_ITEM_LIST_LENGTH']}, loss {config['loss_type']}, "
         f"train_batch_size {config['train_batch_size']}, eval_batch_size {config['eval_batch_size']}; "
-        f"median of {args.repeats} alternating runs on {device}, torch {torch.__version__}.",
+        f"median of {args.repeats} alternating runs on {machine()}.",
         "",
         "| model | train epoch (s) | full-sort test eval (s) | trainable parameters |",
         "|---|---|---|---|",
@@ -107,10 +104,7 @@ def main():
         f"n_items x (hidden_size - null_dim) = {frozen:,} "
         f"({'equal' if params['SASRec'] - params['AlphaFuseSASRec'] == frozen else 'NOT equal'}).",
     ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -9,18 +9,17 @@ with early stopping on the validation metric and reports the test metrics of the
 """
 
 import argparse
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.report import machine, write_report  # noqa: E402
 from recbole_alphafuse.quick_start import run  # noqa: E402
 
 
@@ -71,8 +70,7 @@ def main():
     lines = [
         f"Dataset `{args.dataset}`, config `{args.config_files}`, seeds {args.seeds}; "
         f"test metrics at the best validation epoch, mean (min-max over seeds).",
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}.",
+        f"Machine: {machine()}.",
         "",
         "| variant | " + " | ".join(args.metrics) + " |",
         "|---|" + "---|" * len(args.metrics),
@@ -83,10 +81,7 @@ def main():
             values = [r[metric] for r in results]
             cells.append(f"{statistics.mean(values):.4f} ({min(values):.4f}-{max(values):.4f})")
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import os
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import InputType, ModelType
 
-from recbole_alphafuse import PROPERTIES_DIR
+from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
 from recbole_alphafuse.utils import get_model
 
 # Where language vectors enter RecBole: the NAME.itememb atomic file, read as a preloaded weight.
@@ -42,6 +42,11 @@ class Config(RecBoleConfig):
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
+        if not PROPERTIES_DIR.is_dir():
+            raise AlphaFuseError(
+                f"the plugin's yaml defaults are missing ({PROPERTIES_DIR}): install it from a "
+                "clone of the repository with `pip install -e .`."
+            )
         for kind, name in (("model", model), ("dataset", dataset)):
             path = PROPERTIES_DIR / kind / f"{name}.yaml"
             if path.is_file():

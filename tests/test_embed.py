@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import SLICE
+
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.data import itememb
 from recbole_alphafuse.data.atomic import read_atomic

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
+from conftest import FAST_CONFIG, SLICE
 from recbole.data import data_preparation
 from recbole.model.sequential_recommender import SASRec
 
-from conftest import FAST_CONFIG, SLICE
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.quick_start import create_dataset, load_data_and_model, run
 from recbole_alphafuse.utils import get_model, get_trainer
@@ -23,6 +22,14 @@ def fast_config_file(folder, slice_root):
     path = folder / "fast.yaml"
     path.write_text(yaml.safe_dump({**FAST_CONFIG, "data_path": str(slice_root)}))
     return path
+
+
+def build_model(slice_root, name, **overrides):
+    config = Config(
+        model=name, dataset=SLICE, config_dict={**FAST_CONFIG, "data_path": str(slice_root), **overrides}
+    )
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    return get_model(name)(config, train_data._dataset), train_data
 
 
 def run_script(script, args, cwd):
@@ -71,14 +78,7 @@ def test_infonce_run_trains(slice_root, workdir):
 
 @pytest.mark.parametrize("loss_type", ["CE", "BPR", "InfoNCE"])
 def test_every_loss_trains_only_the_id_part_of_items(loss_type, slice_root, workdir):
-    config = Config(
-        model="AlphaFuseSASRec",
-        dataset=SLICE,
-        config_dict={**FAST_CONFIG, "data_path": str(slice_root), "loss_type": loss_type},
-    )
-    dataset = create_dataset(config)
-    train_data, _, _ = data_preparation(config, dataset)
-    model = get_model("AlphaFuseSASRec")(config, train_data._dataset)
+    model, train_data = build_model(slice_root, "AlphaFuseSASRec", loss_type=loss_type)
     batch = next(iter(train_data))
     loss = model.calculate_loss(batch)
     assert torch.isfinite(loss)
@@ -89,18 +89,26 @@ def test_every_loss_trains_only_the_id_part_of_items(loss_type, slice_root, work
 
 
 def test_trainable_parameters_are_sasrecs_minus_the_frozen_part(slice_root):
-    config_dict = {**FAST_CONFIG, "data_path": str(slice_root)}
     counts = {}
     for name in ("AlphaFuseSASRec", "SASRec"):
-        config = Config(model=name, dataset=SLICE, config_dict=config_dict)
-        dataset = create_dataset(config)
-        train_data, _, _ = data_preparation(config, dataset)
-        model = get_model(name)(config, train_data._dataset)
+        model, train_data = build_model(slice_root, name)
         counts[name] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        n_items = dataset.item_num
-    assert get_model("SASRec") is SASRec
+    n_items = train_data._dataset.item_num
+    assert isinstance(model, SASRec)
     frozen = n_items * (FAST_CONFIG["hidden_size"] - FAST_CONFIG["null_dim"])
     assert counts["AlphaFuseSASRec"] == counts["SASRec"] - frozen
+
+
+def test_popularity_weighting_centres_on_training_popularity(slice_root):
+    uniform, _ = build_model(slice_root, "AlphaFuseSASRec", semantic_scale=1.0)
+    weighted, train_data = build_model(
+        slice_root, "AlphaFuseSASRec", semantic_scale=1.0, decomposition_weighting="popularity"
+    )
+    counter = train_data._dataset.item_counter
+    counts = torch.tensor([counter[i] for i in range(len(weighted.item_embedding.semantic))], dtype=torch.float)
+    weighted_mean = (counts / counts.sum()) @ weighted.item_embedding.semantic
+    uniform_mean = (counts / counts.sum()) @ uniform.item_embedding.semantic
+    assert weighted_mean.abs().max() < 1e-4 < uniform_mean.abs().max()
 
 
 def test_run_hyper_runs_two_trials(slice_root, workdir):

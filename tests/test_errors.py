@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import FAST_CONFIG, SLICE
+
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.quick_start import run
 

@@ -11,7 +11,11 @@ import numpy as np
 import torch
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.config import ITEMEMB_ID_FIELD, ITEMEMB_SUFFIX, ITEMEMB_VECTOR_FIELD
+from recbole_alphafuse.config import (
+    ITEMEMB_ID_FIELD,
+    ITEMEMB_SUFFIX,
+    ITEMEMB_VECTOR_FIELD,
+)
 
 HEADER = f"{ITEMEMB_ID_FIELD}:token\t{ITEMEMB_VECTOR_FIELD}:float_seq"
 
@@ -86,11 +90,6 @@ def language_embeddings(dataset):
             f"`python -m recbole_alphafuse embed --dataset {dataset.dataset_name}`."
         )
     weight = np.asarray(weight, dtype=np.float64)
-    if weight.shape[0] != dataset.item_num:
-        raise AlphaFuseError(
-            f"{dataset.dataset_name}.{ITEMEMB_SUFFIX} gives {weight.shape[0]} rows for "
-            f"{dataset.item_num} item ids: its tokens are not aligned with the .inter items."
-        )
     bad = ~np.isfinite(weight).all(axis=1)
     missing = ~weight.any(axis=1)
     missing[0] = False

@@ -2,9 +2,8 @@
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from recbole.model.loss import BPRLoss
+from torch import nn
 
 from recbole_alphafuse import AlphaFuseError
 

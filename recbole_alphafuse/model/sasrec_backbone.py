@@ -1,10 +1,9 @@
 """SASRec as a backbone over any item-embedding strategy."""
 
 import torch
-from torch import nn
-
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.layers import TransformerEncoder
+from torch import nn
 
 from recbole_alphafuse.model.loss import NextItemLoss
 
