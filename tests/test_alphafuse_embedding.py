@@ -82,6 +82,13 @@ def test_null_space_from_threshold(language):
     assert embedding.id_embedding.weight.shape == (41, embedding.null_dim)
 
 
+def test_empty_null_space_is_refused(language):
+    with pytest.raises(AlphaFuseError, match="at least 1 dimension"):
+        make(language, null_dim=0)
+    with pytest.raises(AlphaFuseError, match="raise null_thres"):
+        make(language, null_dim=None, null_thres=-1.0)
+
+
 def test_unknown_id_init_is_refused(language):
     with pytest.raises(AlphaFuseError, match="id_init must be one of"):
         make(language, id_init="orthogonal")

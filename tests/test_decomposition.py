@@ -63,6 +63,7 @@ def test_nullity_from_threshold_counts_small_eigenvalues(embeddings):
 
 def test_nullity_from_dim(embeddings):
     assert decompose_language_space(embeddings, hidden_size=8, null_dim=3).null_dim == 3
+    assert decompose_language_space(embeddings, hidden_size=8, null_dim=0).null_dim == 0
 
 
 def test_cover_mode_keeps_hidden_minus_null_directions(embeddings):
@@ -94,8 +95,8 @@ def test_rank_deficient_input_stays_finite():
     [
         ({"hidden_size": 16, "null_dim": 4}, "exceeds the language embedding dimension 12"),
         ({"hidden_size": 8, "null_dim": 8}, "null_dim=8"),
-        ({"hidden_size": 8, "null_dim": 0}, "null_dim=0"),
-        ({"hidden_size": 8, "null_thres": -1.0}, "null_thres=-1.0"),
+        ({"hidden_size": 8, "null_dim": -1}, "null_dim=-1"),
+        ({"hidden_size": 8, "null_thres": 1e9}, "null_thres=1000000000.0"),
         ({"hidden_size": 8, "null_dim": 2, "weights": torch.zeros(200)}, "positive sum"),
     ],
 )

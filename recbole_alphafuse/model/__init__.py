@@ -1,5 +1,6 @@
 """Registered models: each pairs a backbone with an item-embedding strategy."""
 
 from recbole_alphafuse.model.alphafuse_sasrec import AlphaFuseSASRec
+from recbole_alphafuse.model.dreamrec import AlphaFuseDreamRec, DreamRec, iDreamRec
 
-__all__ = ["AlphaFuseSASRec"]
+__all__ = ["AlphaFuseSASRec", "DreamRec", "iDreamRec", "AlphaFuseDreamRec"]

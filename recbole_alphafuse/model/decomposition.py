@@ -49,7 +49,7 @@ def decompose_language_space(
     Args:
         embeddings: ``[n, d]`` language embeddings, one row per item (no padding row).
         hidden_size: width of the fused item embedding.
-        null_dim: nullity when ``null_thres`` is None.
+        null_dim: nullity when ``null_thres`` is None (0: no null space, e.g. whitening only).
         null_thres: eigenvalue threshold (on the scaled embeddings) that defines the nullity.
         scale: factor applied to the embeddings before everything else.
         weights: optional ``[n]`` non-negative item weights (e.g. interaction counts): the mean
@@ -84,9 +84,9 @@ def decompose_language_space(
 
     if null_thres is not None:
         null_dim = int((eigenvalues <= null_thres).sum())
-    if null_dim is None or not 0 < null_dim < hidden_size:
+    if null_dim is None or not 0 <= null_dim < hidden_size:
         raise AlphaFuseError(
-            f"the null space must have between 1 and hidden_size - 1 = {hidden_size - 1} "
+            f"the null space must have between 0 and hidden_size - 1 = {hidden_size - 1} "
             f"dimensions, got null_dim={null_dim}"
             + (f" from null_thres={null_thres}" if null_thres is not None else "")
             + ": lower null_dim / raise null_thres, or raise hidden_size."

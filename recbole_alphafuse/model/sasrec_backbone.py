@@ -22,14 +22,17 @@ class SASRecBackbone(SequentialRecommender):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # Read by Config, before any instance exists, to add the .itememb loading keys.
-        cls.uses_language_embeddings = cls.item_embedding_class.uses_language_embeddings
+        if cls.item_embedding_class is not None:
+            cls.uses_language_embeddings = cls.item_embedding_class.uses_language_embeddings
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
 
+        self.item_embedding = self.item_embedding_class.from_config(config, dataset)
+        # The strategy fixes the width (e.g. the language dimension when hidden_size is ~).
+        self.hidden_size = self.item_embedding.embedding_dim
         self.n_layers = config["n_layers"]
         self.n_heads = config["n_heads"]
-        self.hidden_size = config["hidden_size"]
         self.inner_size = config["inner_size"]
         self.hidden_dropout_prob = config["hidden_dropout_prob"]
         self.attn_dropout_prob = config["attn_dropout_prob"]
@@ -50,15 +53,22 @@ class SASRecBackbone(SequentialRecommender):
         )
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=self.layer_norm_eps)
         self.dropout = nn.Dropout(self.hidden_dropout_prob)
-        self.loss_fct = NextItemLoss(
+        self.loss_fct = self.build_loss(config)
+        self.init_weights()
+
+    def build_loss(self, config):
+        return NextItemLoss(
             config["loss_type"],
             self.n_items,
             temperature=config["temperature"],
             neg_ratio=config["neg_ratio"],
         )
-        self.apply(self._init_weights)
-        # Built after apply(): the strategy initialises its own parameters.
-        self.item_embedding = self.item_embedding_class.from_config(config, dataset)
+
+    def init_weights(self):
+        """RecBole's SASRec initialisation for every module but the strategy, which owns its own."""
+        for name, module in self.named_children():
+            if name != "item_embedding":
+                module.apply(self._init_weights)
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding)):

@@ -2,10 +2,19 @@
 
 A strategy is an ``nn.Module`` that a backbone uses exactly where RecBole models use
 ``self.item_embedding``: calling it on item ids gives their embeddings, and ``.weight`` gives the
-full ``[n_items, hidden_size]`` table (built once per call, for full ranking and CE).
+full ``[n_items, embedding_dim]`` table (built once per call, for full ranking and CE).
 """
 
 from recbole_alphafuse.model.item_embedding.alphafuse import AlphaFuseItemEmbedding
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
+from recbole_alphafuse.model.item_embedding.id import IDItemEmbedding
+from recbole_alphafuse.model.item_embedding.whitened import (
+    WhitenedLanguageItemEmbedding,
+)
 
-__all__ = ["ItemEmbedding", "AlphaFuseItemEmbedding"]
+__all__ = [
+    "ItemEmbedding",
+    "IDItemEmbedding",
+    "AlphaFuseItemEmbedding",
+    "WhitenedLanguageItemEmbedding",
+]

@@ -57,6 +57,12 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
             standardization=standardization,
             cover=cover,
         )
+        if decomposition.null_dim == 0:
+            raise AlphaFuseError(
+                "AlphaFuse needs a null space of at least 1 dimension for the ID part, got 0"
+                + (f" from null_thres={null_thres}: raise null_thres." if null_thres is not None
+                   else ": set null_dim >= 1.")
+            )
         self.hidden_size = hidden_size
         self.null_dim = decomposition.null_dim
         self.cover = cover
@@ -84,9 +90,10 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         if weighting == "popularity":
             counter = dataset.item_counter
             item_weights = torch.tensor([counter[i] for i in range(dataset.item_num)])
+        language = language_embeddings(dataset)
         return cls(
-            language_embeddings(dataset),
-            config["hidden_size"],
+            language,
+            config["hidden_size"] or language.shape[1],
             null_dim=config["null_dim"],
             null_thres=config["null_thres"],
             language_scale=config["language_scale"],
@@ -103,6 +110,10 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
             return torch.cat([semantic, ids], dim=-1)
         split = self.hidden_size - self.null_dim
         return torch.cat([semantic[..., :split], semantic[..., split:] + ids], dim=-1)
+
+    @property
+    def embedding_dim(self):
+        return self.hidden_size
 
     def forward(self, item_ids):
         return self._fuse(self.semantic[item_ids], self.id_embedding(item_ids))

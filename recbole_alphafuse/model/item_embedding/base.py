@@ -20,3 +20,8 @@ class ItemEmbedding(nn.Module):
     @property
     def weight(self):
         raise NotImplementedError
+
+    @property
+    def embedding_dim(self):
+        """Width of the item vectors this strategy gives."""
+        return self.weight.shape[-1]

@@ -1,0 +1,95 @@
+"""DreamRec as a backbone over any item-embedding strategy."""
+
+import torch
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.model.diffusion import (
+    LinearSchedule,
+    guided,
+    sinusoidal_embedding,
+)
+from recbole_alphafuse.model.sasrec_backbone import SASRecBackbone
+
+
+class DreamRecBackbone(SASRecBackbone):
+    r"""DreamRec (Yang et al., "Generate What You Prefer", NeurIPS 2023) with a pluggable item embedding.
+
+    The history is encoded by the SASRec encoder (last position) into a condition; a denoiser
+    predicts the clean embedding of the next item from (noisy embedding, timestep embedding,
+    condition) and is trained with MSE on a linear beta schedule, the condition replaced by a
+    learned "none" vector with probability ``cfg_dropout`` (classifier-free guidance). To rank,
+    DDIM generates an item embedding in ``sampling_steps`` steps with guidance weight
+    ``guidance_w``, and every item is scored by its dot product with it. Sampling noise is seeded
+    from ``seed`` and the batch, so evaluation is reproducible.
+    """
+
+    input_type = InputType.POINTWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.cfg_dropout = config["cfg_dropout"]
+        self.guidance_w = config["guidance_w"]
+        self.sampling_steps = config["sampling_steps"]
+        self.sampling_eta = config["sampling_eta"]
+        self.seed = config["seed"]
+        if not 0 < self.sampling_steps <= config["timesteps"]:
+            raise AlphaFuseError(
+                f"sampling_steps must be between 1 and timesteps={config['timesteps']}, "
+                f"got {self.sampling_steps}."
+            )
+        hidden = self.hidden_size
+        self.schedule = LinearSchedule(config["timesteps"], config["beta_start"], config["beta_end"])
+        self.none_condition = nn.Parameter(torch.empty(hidden).normal_(0.0, self.initializer_range))
+        self.step_mlp = nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden))
+        self.denoiser = nn.Linear(3 * hidden, hidden)
+        for module in (self.step_mlp, self.denoiser):
+            module.apply(self._init_weights)
+
+    def build_loss(self, config):
+        return nn.MSELoss()
+
+    def denoise(self, x_t, t, condition):
+        step = self.step_mlp(sinusoidal_embedding(t, self.hidden_size))
+        return self.denoiser(torch.cat([x_t, step, condition], dim=-1))
+
+    def calculate_loss(self, interaction):
+        condition = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        dropped = torch.rand(len(condition), 1, device=condition.device) < self.cfg_dropout
+        condition = torch.where(dropped, self.none_condition.expand_as(condition), condition)
+        x0 = self.item_embedding(interaction[self.POS_ITEM_ID])
+        t = torch.randint(0, self.schedule.timesteps, (len(x0),), device=x0.device)
+        x_t = self.schedule.q_sample(x0, t, torch.randn_like(x0))
+        return self.loss_fct(self.denoise(x_t, t, condition), x0)
+
+    @torch.no_grad()
+    def generate(self, condition, generator=None):
+        """DDIM sampling of the next item's embedding for each condition row, all rows at once."""
+        batch = len(condition)
+        x = torch.randn(condition.shape, generator=generator, device=condition.device)
+        both = torch.cat([condition, self.none_condition.expand_as(condition)])
+        steps = self.schedule.sampling_timesteps(self.sampling_steps)
+        for t, t_prev in zip(steps, steps[1:] + [-1]):
+            t_batch = torch.full((2 * batch,), t, device=x.device)
+            conditional, unconditional = self.denoise(x.repeat(2, 1), t_batch, both).split(batch)
+            x0_pred = guided(conditional, unconditional, self.guidance_w)
+            noise = torch.randn(x.shape, generator=generator, device=x.device)
+            x = self.schedule.ddim_step(
+                x, x0_pred, t_batch[:batch], torch.full_like(t_batch[:batch], t_prev), self.sampling_eta, noise
+            )
+        return x
+
+    def _generate_for(self, interaction):
+        condition = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        # Seeded by the batch's first user so that a reloaded model ranks exactly the same.
+        generator = torch.Generator(device=condition.device)
+        generator.manual_seed(self.seed * 1_000_003 + int(interaction[self.USER_ID][0]))
+        return self.generate(condition, generator)
+
+    def predict(self, interaction):
+        generated = self._generate_for(interaction)
+        return (generated * self.item_embedding(interaction[self.ITEM_ID])).sum(dim=-1)
+
+    def full_sort_predict(self, interaction):
+        return self._generate_for(interaction) @ self.item_embedding.weight.T

@@ -1,0 +1,34 @@
+"""Frozen whitened language embeddings, no ID part (iDreamRec's items)."""
+
+import torch
+
+from recbole_alphafuse.data.itememb import language_embeddings
+from recbole_alphafuse.model.decomposition import decompose_language_space
+from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
+
+
+class WhitenedLanguageItemEmbedding(ItemEmbedding):
+    """Item vectors = the items' language embeddings, centred, projected on the top
+    ``hidden_size`` eigendirections (all of them when ``hidden_size`` is ~) and whitened, times
+    ``semantic_scale``. Nothing is trained."""
+
+    uses_language_embeddings = True
+
+    def __init__(self, language, hidden_size, semantic_scale=1.0):
+        super().__init__()
+        decomposition = decompose_language_space(language[1:], hidden_size, null_dim=0)
+        table = torch.zeros(language.shape[0], hidden_size)
+        table[1:] = (decomposition.semantic * semantic_scale).float()
+        self.register_buffer("table", table, persistent=False)
+
+    @classmethod
+    def from_config(cls, config, dataset):
+        language = language_embeddings(dataset)
+        return cls(language, config["hidden_size"] or language.shape[1], config["semantic_scale"])
+
+    def forward(self, item_ids):
+        return self.table[item_ids]
+
+    @property
+    def weight(self):
+        return self.table
