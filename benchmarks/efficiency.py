@@ -1,4 +1,5 @@
-"""Training-epoch time, full-sort evaluation time and trainable parameters, AlphaFuse vs SASRec.
+"""Training-epoch time, full-sort evaluation time and trainable parameters, AlphaFuse vs SASRec;
+evaluation time of the diffusion models against SASRec's at 5, 20 and 100 sampling steps.
 
     python benchmarks/efficiency.py --dataset=ml-100k --repeats=2 \
         --out benchmarks/results/efficiency-ml-100k.md [--key=value ...]
@@ -30,6 +31,8 @@ from recbole_alphafuse.quick_start import create_dataset  # noqa: E402
 from recbole_alphafuse.utils import get_model, get_trainer  # noqa: E402
 
 MODELS = ("SASRec", "AlphaFuseSASRec")
+DIFFUSION_MODELS = ("DreamRec", "iDreamRec", "AlphaFuseDreamRec")
+SAMPLING_STEPS = (5, 20, 100)
 
 
 def build(model_name, dataset_name, overrides):
@@ -104,7 +107,36 @@ def main():
         f"n_items x (hidden_size - null_dim) = {frozen:,} "
         f"({'equal' if params['SASRec'] - params['AlphaFuseSASRec'] == frozen else 'NOT equal'}).",
     ]
+    lines += diffusion_table(args, overrides, built["SASRec"], statistics.median(eval_times["SASRec"]))
     write_report(args.out, lines)
+
+
+def diffusion_table(args, overrides, sasrec, sasrec_eval):
+    """Full-sort evaluation time of each diffusion model per sampling_steps, over SASRec's."""
+    _, _, _, sasrec_trainer, _, sasrec_test = sasrec
+    lines = [
+        "",
+        f"Diffusion models (untrained; evaluation cost does not depend on training), full-sort test "
+        f"evaluation time, median of {args.repeats} runs, and its ratio to SASRec's "
+        f"({sasrec_eval:.3f}s, measured again beside each):",
+        "",
+        "| model | hidden | " + " | ".join(f"{steps} steps (s, x SASRec)" for steps in SAMPLING_STEPS) + " |",
+        "|---|---|" + "---|" * len(SAMPLING_STEPS),
+    ]
+    for name in DIFFUSION_MODELS:
+        config, _, model, trainer, _, test_data = build(name, args.dataset, overrides)
+        cells = []
+        for steps in SAMPLING_STEPS:
+            model.sampling_steps = steps
+            own, reference = [], []
+            for _ in range(args.repeats):
+                own.append(timed(lambda: trainer.evaluate(test_data, load_best_model=False)))
+                reference.append(timed(lambda: sasrec_trainer.evaluate(sasrec_test, load_best_model=False)))
+            own_time = statistics.median(own)
+            cells.append(f"{own_time:.3f} (x{own_time / statistics.median(reference):.1f})")
+            print(f"{name} {steps} steps: {own_time:.3f}s", flush=True)
+        lines.append(f"| {name} | {model.hidden_size} | " + " | ".join(cells) + " |")
+    return lines
 
 
 if __name__ == "__main__":

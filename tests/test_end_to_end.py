@@ -59,9 +59,15 @@ def test_run_recbole_cli_trains_and_tests(model, slice_root, workdir):
     assert list((workdir / "saved").glob(f"{model}-*.pth"))
 
 
-def test_reload_reproduces_test_metrics(slice_root, workdir):
-    config = {**FAST_CONFIG, "data_path": str(slice_root), "checkpoint_dir": str(workdir / "saved")}
-    result = run(model="AlphaFuseSASRec", dataset=SLICE, config_dict=config)
+@pytest.mark.parametrize("model", ["AlphaFuseSASRec", "DreamRec", "iDreamRec", "AlphaFuseDreamRec"])
+def test_reload_reproduces_test_metrics(model, slice_root, workdir):
+    config = {
+        **FAST_CONFIG,
+        "data_path": str(slice_root),
+        "checkpoint_dir": str(workdir / "saved"),
+        "null_thres": None,
+    }
+    result = run(model=model, dataset=SLICE, config_dict=config)
     assert Path(result["model_file"]).is_file()
 
     config, model, _, _, _, test_data = load_data_and_model(result["model_file"])
