@@ -1,7 +1,9 @@
 """RecBole's Config, taught about the plugin's models and today's library stack."""
 
 import os
+from pathlib import Path
 
+import recbole
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import InputType, ModelType
 
@@ -17,14 +19,35 @@ ITEMEMB_VECTOR_FIELD = "item_emb"
 POINTWISE_LOSSES = ("CE", "InfoNCE")
 
 
+def default_files(model_class):
+    """The yaml defaults of a model, most general first.
+
+    For each base class (most basic first): RecBole's ``properties/model/<Base>.yaml`` (a model
+    built on a RecBole model inherits its defaults) or the plugin's
+    ``properties/backbone/<Base>.yaml``; then the strategy's
+    ``properties/item_embedding/<Strategy>.yaml``; last ``properties/model/<Model>.yaml``.
+    """
+    recbole_properties = Path(recbole.__file__).resolve().parent / "properties" / "model"
+    candidates = []
+    for base in reversed(model_class.__mro__[1:]):
+        if base.__module__.startswith("recbole.model."):
+            candidates.append(recbole_properties / f"{base.__name__}.yaml")
+        candidates.append(PROPERTIES_DIR / "backbone" / f"{base.__name__}.yaml")
+    strategy = getattr(model_class, "item_embedding_class", None)
+    if strategy is not None:
+        candidates.append(PROPERTIES_DIR / "item_embedding" / f"{strategy.__name__}.yaml")
+    candidates.append(PROPERTIES_DIR / "model" / f"{model_class.__name__}.yaml")
+    return [path for path in candidates if path.is_file()]
+
+
 class Config(RecBoleConfig):
     """RecBole's Config with the plugin's model registry and defaults.
 
     On top of RecBole's behaviour:
 
-    - ``model`` resolves plugin models as well as RecBole's, and
-      ``properties/model/<model>.yaml`` / ``properties/dataset/<dataset>.yaml`` of the plugin are
-      merged after RecBole's own defaults;
+    - ``model`` resolves plugin models as well as RecBole's, and the plugin's yaml defaults
+      (:func:`default_files`, then ``properties/dataset/<dataset>.yaml``) are merged after
+      RecBole's own;
     - ``ml-100k`` is read from ``<data_path>/ml-100k`` (prepared there from RecBole's bundled copy)
       instead of RecBole's package folder, so its language embeddings can live beside it;
     - models that use language embeddings get the ``.itememb`` loading keys
@@ -47,14 +70,12 @@ class Config(RecBoleConfig):
                 f"the plugin's yaml defaults are missing ({PROPERTIES_DIR}): install it from a "
                 "clone of the repository with `pip install -e .`."
             )
-        for kind, name in (("model", model), ("dataset", dataset)):
-            path = PROPERTIES_DIR / kind / f"{name}.yaml"
-            if path.is_file():
-                loaded = self._update_internal_config_dict(str(path)) or {}
-                if kind == "dataset":
-                    self.parameters["Dataset"] += [
-                        key for key in loaded if key not in self.parameters["Dataset"]
-                    ]
+        for path in default_files(model_class):
+            self._update_internal_config_dict(str(path))
+        dataset_file = PROPERTIES_DIR / "dataset" / f"{dataset}.yaml"
+        if dataset_file.is_file():
+            loaded = self._update_internal_config_dict(str(dataset_file)) or {}
+            self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
 
     def _get_final_config_dict(self):
         final = super()._get_final_config_dict()

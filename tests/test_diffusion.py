@@ -3,13 +3,16 @@
 import numpy as np
 import pytest
 import torch
-
+from conftest import FAST_CONFIG, SLICE
 from recbole.data import data_preparation
 
-from conftest import FAST_CONFIG, SLICE
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.config import Config
-from recbole_alphafuse.model.diffusion import LinearSchedule, guided, sinusoidal_embedding
+from recbole_alphafuse.model.diffusion import (
+    LinearSchedule,
+    guided,
+    sinusoidal_embedding,
+)
 from recbole_alphafuse.quick_start import create_dataset
 from recbole_alphafuse.utils import get_model, get_trainer
 

@@ -9,11 +9,10 @@ import torch
 import yaml
 from conftest import FAST_CONFIG, SLICE
 from recbole.data import data_preparation
-from recbole.model.sequential_recommender import SASRec
 
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.quick_start import create_dataset, load_data_and_model, run
-from recbole_alphafuse.utils import get_model, get_trainer
+from recbole_alphafuse.utils import get_model, get_trainer, plugin_models
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,7 +58,7 @@ def test_run_recbole_cli_trains_and_tests(model, slice_root, workdir):
     assert list((workdir / "saved").glob(f"{model}-*.pth"))
 
 
-@pytest.mark.parametrize("model", ["AlphaFuseSASRec", "DreamRec", "iDreamRec", "AlphaFuseDreamRec"])
+@pytest.mark.parametrize("model", sorted(plugin_models()))
 def test_reload_reproduces_test_metrics(model, slice_root, workdir):
     config = {
         **FAST_CONFIG,
@@ -94,15 +93,18 @@ def test_every_loss_trains_only_the_id_part_of_items(loss_type, slice_root, work
     assert model.item_embedding.semantic.grad is None
 
 
-def test_trainable_parameters_are_sasrecs_minus_the_frozen_part(slice_root):
+@pytest.mark.parametrize(
+    "alphafuse, base",
+    [("AlphaFuseSASRec", "SASRec"), ("AlphaFuseGRU4Rec", "GRU4Rec"), ("AlphaFuseBERT4Rec", "BERT4Rec")],
+)
+def test_trainable_parameters_are_the_base_models_minus_the_frozen_part(alphafuse, base, slice_root):
+    width = FAST_CONFIG["hidden_size"]  # GRU4Rec's item width is embedding_size: the same here
     counts = {}
-    for name in ("AlphaFuseSASRec", "SASRec"):
-        model, train_data = build_model(slice_root, name)
+    for name in (alphafuse, base):
+        model, train_data = build_model(slice_root, name, embedding_size=width)
         counts[name] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    n_items = train_data._dataset.item_num
-    assert isinstance(model, SASRec)
-    frozen = n_items * (FAST_CONFIG["hidden_size"] - FAST_CONFIG["null_dim"])
-    assert counts["AlphaFuseSASRec"] == counts["SASRec"] - frozen
+    frozen = train_data._dataset.item_num * (width - FAST_CONFIG["null_dim"])
+    assert counts[alphafuse] == counts[base] - frozen
 
 
 def test_popularity_weighting_centres_on_training_popularity(slice_root):

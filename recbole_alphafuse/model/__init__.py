@@ -1,6 +1,17 @@
 """Registered models: each pairs a backbone with an item-embedding strategy."""
 
+from recbole_alphafuse.model.alphafuse_recbole import (
+    AlphaFuseBERT4Rec,
+    AlphaFuseGRU4Rec,
+)
 from recbole_alphafuse.model.alphafuse_sasrec import AlphaFuseSASRec
 from recbole_alphafuse.model.dreamrec import AlphaFuseDreamRec, DreamRec, iDreamRec
 
-__all__ = ["AlphaFuseSASRec", "DreamRec", "iDreamRec", "AlphaFuseDreamRec"]
+__all__ = [
+    "AlphaFuseSASRec",
+    "AlphaFuseGRU4Rec",
+    "AlphaFuseBERT4Rec",
+    "DreamRec",
+    "iDreamRec",
+    "AlphaFuseDreamRec",
+]

@@ -8,6 +8,7 @@ full ``[n_items, embedding_dim]`` table (built once per call, for full ranking a
 from recbole_alphafuse.model.item_embedding.alphafuse import AlphaFuseItemEmbedding
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 from recbole_alphafuse.model.item_embedding.id import IDItemEmbedding
+from recbole_alphafuse.model.item_embedding.mask_token import MaskTokenItemEmbedding
 from recbole_alphafuse.model.item_embedding.whitened import (
     WhitenedLanguageItemEmbedding,
 )
@@ -17,4 +18,5 @@ __all__ = [
     "IDItemEmbedding",
     "AlphaFuseItemEmbedding",
     "WhitenedLanguageItemEmbedding",
+    "MaskTokenItemEmbedding",
 ]

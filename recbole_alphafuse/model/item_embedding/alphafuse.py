@@ -11,7 +11,7 @@ from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 
 ID_INITS = {
     "zeros": nn.init.zeros_,
-    "normal": None,  # normal(0, initializer_range), as RecBole initialises its embeddings
+    "normal": None,  # normal(0, id_init_std), as RecBole initialises its embeddings
     "xavier_normal": nn.init.xavier_normal_,
     "xavier_uniform": nn.init.xavier_uniform_,
 }
@@ -42,7 +42,7 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         cover=False,
         semantic_scale=1.0,
         id_init="normal",
-        initializer_range=0.02,
+        id_init_std=0.02,
     ):
         super().__init__()
         if id_init not in ID_INITS:
@@ -72,14 +72,16 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         self.id_embedding = nn.Embedding(language.shape[0], self.null_dim, padding_idx=0)
         init = ID_INITS[id_init]
         if init is None:
-            nn.init.normal_(self.id_embedding.weight, 0.0, initializer_range)
+            nn.init.normal_(self.id_embedding.weight, 0.0, id_init_std)
         else:
             init(self.id_embedding.weight)
         with torch.no_grad():
             self.id_embedding.weight[0].zero_()
 
     @classmethod
-    def from_config(cls, config, dataset):
+    def from_config(cls, config, dataset, width=None):
+        """Build from the config; ``width`` defaults to ``hidden_size``, and to the language
+        dimension when that is ~."""
         weighting = config["decomposition_weighting"]
         if weighting not in DECOMPOSITION_WEIGHTINGS:
             raise AlphaFuseError(
@@ -93,7 +95,7 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         language = language_embeddings(dataset)
         return cls(
             language,
-            config["hidden_size"] or language.shape[1],
+            width or config["hidden_size"] or language.shape[1],
             null_dim=config["null_dim"],
             null_thres=config["null_thres"],
             language_scale=config["language_scale"],
@@ -102,7 +104,7 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
             cover=config["cover"],
             semantic_scale=config["semantic_scale"],
             id_init=config["id_init"],
-            initializer_range=config["initializer_range"],
+            id_init_std=config["id_init_std"],
         )
 
     def _fuse(self, semantic, ids):

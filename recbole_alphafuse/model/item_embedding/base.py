@@ -14,7 +14,8 @@ class ItemEmbedding(nn.Module):
     uses_language_embeddings = False
 
     @classmethod
-    def from_config(cls, config, dataset):
+    def from_config(cls, config, dataset, width=None):
+        """Build for ``dataset``; ``width`` overrides the config's ``hidden_size``."""
         raise NotImplementedError
 
     @property

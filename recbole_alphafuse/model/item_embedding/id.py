@@ -16,8 +16,8 @@ class IDItemEmbedding(ItemEmbedding):
         self.embedding.weight.data[0].zero_()
 
     @classmethod
-    def from_config(cls, config, dataset):
-        return cls(dataset.item_num, config["hidden_size"], config["initializer_range"])
+    def from_config(cls, config, dataset, width=None):
+        return cls(dataset.item_num, width or config["hidden_size"], config["initializer_range"])
 
     def forward(self, item_ids):
         return self.embedding(item_ids)

@@ -22,9 +22,10 @@ class WhitenedLanguageItemEmbedding(ItemEmbedding):
         self.register_buffer("table", table, persistent=False)
 
     @classmethod
-    def from_config(cls, config, dataset):
+    def from_config(cls, config, dataset, width=None):
         language = language_embeddings(dataset)
-        return cls(language, config["hidden_size"] or language.shape[1], config["semantic_scale"])
+        width = width or config["hidden_size"] or language.shape[1]
+        return cls(language, width, config["semantic_scale"])
 
     def forward(self, item_ids):
         return self.table[item_ids]

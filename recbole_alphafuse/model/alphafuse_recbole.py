@@ -1,0 +1,50 @@
+"""AlphaFuse on RecBole's own sequential models: their item table swapped for the AlphaFuse strategy.
+
+Any RecBole sequential model whose items enter through ``self.item_embedding`` (called on ids, and
+``.weight`` for the full table) takes a strategy the same way: subclass it, name the strategy in
+``item_embedding_class``, set ``uses_language_embeddings``, and replace ``self.item_embedding``
+after RecBole's constructor. Its RecBole defaults still apply, then the strategy's yaml.
+"""
+
+from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec
+
+from recbole_alphafuse.model.item_embedding import (
+    AlphaFuseItemEmbedding,
+    MaskTokenItemEmbedding,
+)
+
+
+class AlphaFuseGRU4Rec(GRU4Rec):
+    r"""AlphaFuse on GRU4Rec (Hidasi et al., ICLR 2016; Hu et al., SIGIR 2025).
+
+    RecBole's GRU4Rec with AlphaFuse item embeddings of width ``embedding_size`` (frozen whitened
+    language part, trainable ID part of width ``null_dim`` in its null space); no other change.
+    """
+
+    item_embedding_class = AlphaFuseItemEmbedding
+    uses_language_embeddings = True
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.item_embedding = self.item_embedding_class.from_config(
+            config, dataset, width=config["embedding_size"]
+        )
+
+
+class AlphaFuseBERT4Rec(BERT4Rec):
+    r"""AlphaFuse on BERT4Rec (Sun et al., CIKM 2019; Hu et al., SIGIR 2025).
+
+    RecBole's BERT4Rec with AlphaFuse item embeddings of width ``hidden_size``; the [MASK] token
+    (id ``n_items``) keeps a trainable vector of its own.
+    """
+
+    item_embedding_class = AlphaFuseItemEmbedding
+    uses_language_embeddings = True
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.item_embedding = MaskTokenItemEmbedding(
+            self.item_embedding_class.from_config(config, dataset),
+            self.n_items,
+            config["initializer_range"],
+        )
