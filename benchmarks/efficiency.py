@@ -74,15 +74,20 @@ def main():
             eval_times[name].append(
                 timed(lambda: trainer.evaluate(test_data, load_best_model=False))
             )
-            print(f"{name} repeat {repeat}: epoch {epoch_times[name][-1]:.1f}s, "
-                  f"full-sort eval {eval_times[name][-1]:.2f}s", flush=True)
+            print(
+                f"{name} repeat {repeat}: epoch {epoch_times[name][-1]:.1f}s, "
+                f"full-sort eval {eval_times[name][-1]:.2f}s",
+                flush=True,
+            )
 
     config, dataset, _, _, _, _ = built["AlphaFuseSASRec"]
     params = {
         name: sum(p.numel() for p in built[name][2].parameters() if p.requires_grad)
         for name in MODELS
     }
-    frozen = dataset.item_num * (config["hidden_size"] - built["AlphaFuseSASRec"][2].item_embedding.null_dim)
+    frozen = dataset.item_num * (
+        config["hidden_size"] - built["AlphaFuseSASRec"][2].item_embedding.null_dim
+    )
     epoch = {name: statistics.median(epoch_times[name]) for name in MODELS}
     evaluation = {name: statistics.median(eval_times[name]) for name in MODELS}
     lines = [
@@ -107,7 +112,9 @@ def main():
         f"n_items x (hidden_size - null_dim) = {frozen:,} "
         f"({'equal' if params['SASRec'] - params['AlphaFuseSASRec'] == frozen else 'NOT equal'}).",
     ]
-    lines += diffusion_table(args, overrides, built["SASRec"], statistics.median(eval_times["SASRec"]))
+    lines += diffusion_table(
+        args, overrides, built["SASRec"], statistics.median(eval_times["SASRec"])
+    )
     write_report(args.out, lines)
 
 
@@ -120,7 +127,9 @@ def diffusion_table(args, overrides, sasrec, sasrec_eval):
         f"evaluation time, median of {args.repeats} runs, and its ratio to SASRec's "
         f"({sasrec_eval:.3f}s, measured again beside each):",
         "",
-        "| model | hidden | " + " | ".join(f"{steps} steps (s, x SASRec)" for steps in SAMPLING_STEPS) + " |",
+        "| model | hidden | "
+        + " | ".join(f"{steps} steps (s, x SASRec)" for steps in SAMPLING_STEPS)
+        + " |",
         "|---|---|" + "---|" * len(SAMPLING_STEPS),
     ]
     for name in DIFFUSION_MODELS:
@@ -131,7 +140,9 @@ def diffusion_table(args, overrides, sasrec, sasrec_eval):
             own, reference = [], []
             for _ in range(args.repeats):
                 own.append(timed(lambda: trainer.evaluate(test_data, load_best_model=False)))
-                reference.append(timed(lambda: sasrec_trainer.evaluate(sasrec_test, load_best_model=False)))
+                reference.append(
+                    timed(lambda: sasrec_trainer.evaluate(sasrec_test, load_best_model=False))
+                )
             own_time = statistics.median(own)
             cells.append(f"{own_time:.3f} (x{own_time / statistics.median(reference):.1f})")
             print(f"{name} {steps} steps: {own_time:.3f}s", flush=True)

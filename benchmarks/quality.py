@@ -63,8 +63,11 @@ def main():
                     },
                 )
                 results.append(result["test_result"])
-                print(f"{variant} seed={seed}: {dict(result['test_result'])} "
-                      f"({time.perf_counter() - start:.0f}s)", flush=True)
+                print(
+                    f"{variant} seed={seed}: {dict(result['test_result'])} "
+                    f"({time.perf_counter() - start:.0f}s)",
+                    flush=True,
+                )
             rows.append((variant, results))
 
     lines = [

@@ -1,7 +1,7 @@
 """Command line of the plugin's data tools.
 
-    python -m recbole_alphafuse embed --dataset NAME [--fields f1,f2] [--lm PATH] ...
-    python -m recbole_alphafuse convert lcrec --input DIR --dataset NAME
+python -m recbole_alphafuse embed --dataset NAME [--fields f1,f2] [--lm PATH] ...
+python -m recbole_alphafuse convert lcrec --input DIR --dataset NAME
 """
 
 import argparse
@@ -26,11 +26,17 @@ def build_parser():
     )
     embed.add_argument("--dataset", required=True, help="dataset name (folder under --data-path)")
     embed.add_argument("--data-path", default="dataset", help="folder holding dataset folders")
-    embed.add_argument("--fields", default=None, help="comma-separated .item text fields (default: all)")
+    embed.add_argument(
+        "--fields", default=None, help="comma-separated .item text fields (default: all)"
+    )
     embed.add_argument("--item-field", default=DEFAULT_ITEM_FIELD, help="item id field")
-    embed.add_argument("--lm", default=None, help="encoder folder or name (default: all-MiniLM-L6-v2)")
+    embed.add_argument(
+        "--lm", default=None, help="encoder folder or name (default: all-MiniLM-L6-v2)"
+    )
     embed.add_argument("--batch-size", type=int, default=64)
-    embed.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if present")
+    embed.add_argument(
+        "--device", choices=["cpu", "cuda"], default=None, help="default: cuda if present"
+    )
 
     convert = commands.add_parser("convert", help="convert another layout to atomic files")
     convert.add_argument("layout", choices=["lcrec"], help="lcrec: X.inter.json + X.item.json")

@@ -109,9 +109,7 @@ class Config(RecBoleConfig):
             ITEMEMB_SUFFIX not in suffixes
         )
         aliases = list(final.get("alias_of_item_id") or [])
-        final["alias_of_item_id"] = aliases + [ITEMEMB_ID_FIELD] * (
-            ITEMEMB_ID_FIELD not in aliases
-        )
+        final["alias_of_item_id"] = aliases + [ITEMEMB_ID_FIELD] * (ITEMEMB_ID_FIELD not in aliases)
         final["preload_weight"] = {
             **(final.get("preload_weight") or {}),
             ITEMEMB_ID_FIELD: ITEMEMB_VECTOR_FIELD,

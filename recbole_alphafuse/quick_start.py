@@ -68,8 +68,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     )
 
     logger.info(
-        "The running environment of this training is as follows:\n"
-        + get_environment(config).draw()
+        "The running environment of this training is as follows:\n" + get_environment(config).draw()
     )
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")

@@ -23,6 +23,4 @@ class TrustedCheckpointMixin:
             self.model.load_state_dict(checkpoint["state_dict"])
             self.model.load_other_parameter(checkpoint.get("other_parameter"))
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
-        return super().evaluate(
-            eval_data, load_best_model=False, show_progress=show_progress
-        )
+        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)

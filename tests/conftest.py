@@ -64,7 +64,12 @@ def slice_root(tmp_path_factory):
     items = items[items["item_id"].isin(set(inter["item_id"]))]
     _write_atomic(
         items,
-        {"item_id": "token", "movie_title": "token_seq", "release_year": "token", "class": "token_seq"},
+        {
+            "item_id": "token",
+            "movie_title": "token_seq",
+            "release_year": "token",
+            "class": "token_seq",
+        },
         folder / f"{SLICE}.item",
     )
     embed_dataset(folder, SLICE, show_progress=False)

@@ -47,7 +47,9 @@ def test_command_line_overrides_reach_the_config(monkeypatch):
 
 def test_defaults_layer_backbone_then_strategy_then_model():
     config = Config(model="AlphaFuseDreamRec", dataset="ml-100k")
-    assert config["n_layers"] == 1 and config["timesteps"] == 2000  # DreamRec backbone over SASRec's
+    assert (
+        config["n_layers"] == 1 and config["timesteps"] == 2000
+    )  # DreamRec backbone over SASRec's
     assert config["id_init"] == "normal" and config["null_dim"] == 32  # AlphaFuse strategy
     assert config["null_thres"] == 0.25 and config["semantic_scale"] == 1.0  # the model's own
     assert config["hidden_size"] is None

@@ -25,10 +25,23 @@ def lcrec(tmp_path):
 
 
 def test_lcrec_keeps_order_and_every_text_field(lcrec, tmp_path):
-    main(["convert", "lcrec", "--input", str(lcrec), "--dataset", "tiny", "--data-path", str(tmp_path)])
+    main(
+        [
+            "convert",
+            "lcrec",
+            "--input",
+            str(lcrec),
+            "--dataset",
+            "tiny",
+            "--data-path",
+            str(tmp_path),
+        ]
+    )
     inter, types = read_atomic(tmp_path / "tiny" / "tiny.inter")
     assert types == {"user_id": "token", "item_id": "token", "timestamp": "float"}
-    assert list(inter[inter.user_id == "0"].sort_values("timestamp", key=lambda t: t.astype(float)).item_id) == ["2", "0", "1"]
+    assert list(
+        inter[inter.user_id == "0"].sort_values("timestamp", key=lambda t: t.astype(float)).item_id
+    ) == ["2", "0", "1"]
     item, types = read_atomic(tmp_path / "tiny" / "tiny.item")
     assert list(types) == ["item_id", "title", "brand", "description"]
     row = item.set_index("item_id")

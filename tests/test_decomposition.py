@@ -25,7 +25,9 @@ def covariance(x, probs=None):
 def test_kept_basis_is_orthonormal_and_sorted(embeddings):
     result = decompose_language_space(embeddings, hidden_size=8, null_dim=3)
     assert result.basis.shape == (12, 8)
-    assert torch.allclose(result.basis.T @ result.basis, torch.eye(8, dtype=torch.float64), atol=1e-10)
+    assert torch.allclose(
+        result.basis.T @ result.basis, torch.eye(8, dtype=torch.float64), atol=1e-10
+    )
     assert (result.eigenvalues[:-1] >= result.eigenvalues[1:]).all()
     expected = np.sort(np.linalg.eigvalsh(np.cov(embeddings.numpy().T, bias=True)))[::-1]
     assert np.allclose(result.eigenvalues.numpy(), expected)
@@ -40,7 +42,9 @@ def test_whitened_coordinates_have_identity_covariance(embeddings):
 
 def test_without_standardization_coordinates_keep_their_eigenvalues(embeddings):
     result = decompose_language_space(embeddings, hidden_size=8, null_dim=3, standardization=False)
-    assert torch.allclose(covariance(result.semantic), torch.diag(result.eigenvalues[:8]), atol=1e-8)
+    assert torch.allclose(
+        covariance(result.semantic), torch.diag(result.eigenvalues[:8]), atol=1e-8
+    )
 
 
 def test_scale_multiplies_eigenvalues_and_leaves_whitened_part_unchanged(embeddings):
@@ -79,7 +83,9 @@ def test_popularity_weighting_centres_and_whitens_under_the_weights(embeddings):
     result = decompose_language_space(embeddings, hidden_size=8, null_dim=3, weights=counts)
     assert torch.allclose(result.mean, probs @ embeddings)
     assert torch.allclose(probs @ result.semantic, torch.zeros(8, dtype=torch.float64), atol=1e-10)
-    assert torch.allclose(covariance(result.semantic, probs), torch.eye(8, dtype=torch.float64), atol=1e-8)
+    assert torch.allclose(
+        covariance(result.semantic, probs), torch.eye(8, dtype=torch.float64), atol=1e-8
+    )
     uniform = decompose_language_space(embeddings, hidden_size=8, null_dim=3)
     assert not torch.allclose(result.eigenvalues, uniform.eigenvalues)
 

@@ -24,10 +24,13 @@ DIFFUSION_CONFIG = {**FAST_CONFIG, "null_thres": None, "learning_rate": 0.003}
 def test_cumulative_alphas_match_closed_form():
     schedule = LinearSchedule(1000, 1e-4, 0.02)
     betas = np.linspace(1e-4, 0.02, 1000)
-    assert np.allclose(schedule.alphas_cumprod.numpy(), np.exp(np.cumsum(np.log1p(-betas))), rtol=1e-5)
+    assert np.allclose(
+        schedule.alphas_cumprod.numpy(), np.exp(np.cumsum(np.log1p(-betas))), rtol=1e-5
+    )
     t = torch.tensor([-1, 0, 999])
     assert torch.allclose(
-        schedule.alpha_bar(t).squeeze(-1), torch.tensor([1.0, 1 - 1e-4, float(np.prod(1 - betas))], dtype=torch.float64)
+        schedule.alpha_bar(t).squeeze(-1),
+        torch.tensor([1.0, 1 - 1e-4, float(np.prod(1 - betas))], dtype=torch.float64),
     )
 
 
@@ -44,7 +47,9 @@ def test_ddim_with_eta_one_between_adjacent_steps_is_the_ddpm_step(step):
     alpha_bar = torch.cumprod(1 - betas, 0)
     ab_t, ab_prev = alpha_bar[step], alpha_bar[step - 1]
     beta_t = betas[step]
-    ddpm_mean = (ab_prev.sqrt() * beta_t / (1 - ab_t)) * x0 + ((1 - beta_t).sqrt() * (1 - ab_prev) / (1 - ab_t)) * x_t
+    ddpm_mean = (ab_prev.sqrt() * beta_t / (1 - ab_t)) * x0 + (
+        (1 - beta_t).sqrt() * (1 - ab_prev) / (1 - ab_t)
+    ) * x_t
     ddpm_var = beta_t * (1 - ab_prev) / (1 - ab_t)
     assert torch.allclose(mean, ddpm_mean, atol=1e-10)
     assert torch.allclose((sample - mean) / noise, ddpm_var.sqrt().expand_as(noise), rtol=1e-8)
@@ -68,7 +73,9 @@ def test_sampling_timesteps_stride_down_from_the_last_step():
 def test_guidance_weight_zero_is_the_conditional_prediction():
     conditional, unconditional = torch.randn(2, 3, 4).unbind(0)
     assert torch.equal(guided(conditional, unconditional, 0.0), conditional)
-    assert torch.allclose(guided(conditional, unconditional, 5.0), 6 * conditional - 5 * unconditional)
+    assert torch.allclose(
+        guided(conditional, unconditional, 5.0), 6 * conditional - 5 * unconditional
+    )
 
 
 def test_sinusoidal_embedding_separates_timesteps():
@@ -79,7 +86,9 @@ def test_sinusoidal_embedding_separates_timesteps():
 
 def build(slice_root, name, **overrides):
     config = Config(
-        model=name, dataset=SLICE, config_dict={**DIFFUSION_CONFIG, "data_path": str(slice_root), **overrides}
+        model=name,
+        dataset=SLICE,
+        config_dict={**DIFFUSION_CONFIG, "data_path": str(slice_root), **overrides},
     )
     train_data, valid_data, _ = data_preparation(config, create_dataset(config))
     return config, get_model(name)(config, train_data._dataset), train_data, valid_data

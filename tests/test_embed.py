@@ -28,7 +28,10 @@ def test_itememb_holds_exactly_the_interacted_items(slice_root):
 def test_item_text_names_each_field(slice_root):
     tokens, texts = item_texts(slice_root / SLICE, SLICE)
     toy_story = texts[tokens.index("1")]
-    assert toy_story == "movie title: Toy Story. release year: 1995. class: Animation Children's Comedy"
+    assert (
+        toy_story
+        == "movie title: Toy Story. release year: 1995. class: Animation Children's Comedy"
+    )
     _, titles = item_texts(slice_root / SLICE, SLICE, fields=["movie_title"])
     assert titles[tokens.index("1")] == "movie title: Toy Story"
 
@@ -46,14 +49,30 @@ def test_cli_prepares_bundled_ml100k_and_writes_itememb(tmp_path, monkeypatch):
     target = tmp_path / "ml-100k"
     copy_bundled_dataset("ml-100k", target)
     for suffix in ("inter", "item", "user"):
-        assert (target / f"ml-100k.{suffix}").read_bytes() == (source / f"ml-100k.{suffix}").read_bytes()
+        assert (target / f"ml-100k.{suffix}").read_bytes() == (
+            source / f"ml-100k.{suffix}"
+        ).read_bytes()
     # Embedding all 1682 movies is the main job's work; here the CLI runs on the 60-user slice.
     inter = (target / "ml-100k.inter").read_text().splitlines()
     (target / "ml-100k.inter").write_text("\n".join(inter[:400]) + "\n")
     result = subprocess.run(
-        [sys.executable, "-m", "recbole_alphafuse", "embed", "--dataset", "ml-100k",
-         "--data-path", str(tmp_path), "--fields", "movie_title,class", "--batch-size", "32"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "recbole_alphafuse",
+            "embed",
+            "--dataset",
+            "ml-100k",
+            "--data-path",
+            str(tmp_path),
+            "--fields",
+            "movie_title,class",
+            "--batch-size",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     vectors, _ = read_atomic(target / "ml-100k.itememb")
@@ -76,7 +95,9 @@ def test_item_missing_from_item_file_is_refused(data_copy):
     item_file = folder / f"{SLICE}.item"
     lines = item_file.read_text().splitlines()
     item_file.write_text("\n".join([lines[0]] + lines[2:]) + "\n")
-    with pytest.raises(AlphaFuseError, match=r"1 items of ml-slice.inter are missing from ml-slice.item"):
+    with pytest.raises(
+        AlphaFuseError, match=r"1 items of ml-slice.inter are missing from ml-slice.item"
+    ):
         item_texts(folder, SLICE)
 
 

@@ -25,7 +25,9 @@ def fast_config_file(folder, slice_root):
 
 def build_model(slice_root, name, **overrides):
     config = Config(
-        model=name, dataset=SLICE, config_dict={**FAST_CONFIG, "data_path": str(slice_root), **overrides}
+        model=name,
+        dataset=SLICE,
+        config_dict={**FAST_CONFIG, "data_path": str(slice_root), **overrides},
     )
     train_data, _, _ = data_preparation(config, create_dataset(config))
     return get_model(name)(config, train_data._dataset), train_data
@@ -48,7 +50,12 @@ def test_run_recbole_cli_trains_and_tests(model, slice_root, workdir):
     other.write_text("learning_rate: 0.002\n")
     result = run_script(
         "run_recbole.py",
-        [f"--model={model}", f"--dataset={SLICE}", f"--config_files={config_file} {other}", "--seed=3"],
+        [
+            f"--model={model}",
+            f"--dataset={SLICE}",
+            f"--config_files={config_file} {other}",
+            "--seed=3",
+        ],
         workdir,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -95,9 +102,15 @@ def test_every_loss_trains_only_the_id_part_of_items(loss_type, slice_root, work
 
 @pytest.mark.parametrize(
     "alphafuse, base",
-    [("AlphaFuseSASRec", "SASRec"), ("AlphaFuseGRU4Rec", "GRU4Rec"), ("AlphaFuseBERT4Rec", "BERT4Rec")],
+    [
+        ("AlphaFuseSASRec", "SASRec"),
+        ("AlphaFuseGRU4Rec", "GRU4Rec"),
+        ("AlphaFuseBERT4Rec", "BERT4Rec"),
+    ],
 )
-def test_trainable_parameters_are_the_base_models_minus_the_frozen_part(alphafuse, base, slice_root):
+def test_trainable_parameters_are_the_base_models_minus_the_frozen_part(
+    alphafuse, base, slice_root
+):
     width = FAST_CONFIG["hidden_size"]  # GRU4Rec's item width is embedding_size: the same here
     counts = {}
     for name in (alphafuse, base):
@@ -113,7 +126,9 @@ def test_popularity_weighting_centres_on_training_popularity(slice_root):
         slice_root, "AlphaFuseSASRec", semantic_scale=1.0, decomposition_weighting="popularity"
     )
     counter = train_data._dataset.item_counter
-    counts = torch.tensor([counter[i] for i in range(len(weighted.item_embedding.semantic))], dtype=torch.float)
+    counts = torch.tensor(
+        [counter[i] for i in range(len(weighted.item_embedding.semantic))], dtype=torch.float
+    )
     weighted_mean = (counts / counts.sum()) @ weighted.item_embedding.semantic
     uniform_mean = (counts / counts.sum()) @ uniform.item_embedding.semantic
     assert weighted_mean.abs().max() < 1e-4 < uniform_mean.abs().max()

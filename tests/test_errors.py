@@ -28,7 +28,9 @@ def test_missing_itememb_without_item_text(data_copy, workdir):
     root, folder = data_copy
     (folder / f"{SLICE}.itememb").unlink()
     (folder / f"{SLICE}.item").unlink()
-    with pytest.raises(AlphaFuseError, match=r"ml-slice.itememb not found and there is no ml-slice.item"):
+    with pytest.raises(
+        AlphaFuseError, match=r"ml-slice.itememb not found and there is no ml-slice.item"
+    ):
         start(root)
 
 
@@ -43,7 +45,9 @@ def test_missing_itememb_is_built_from_item_text(data_copy, workdir):
 def test_extra_tokens_would_be_ghost_items(data_copy, workdir):
     root, folder = data_copy
     edit_itememb(folder, lambda lines: lines + ["99999\t" + lines[1].split("\t")[1]])
-    with pytest.raises(AlphaFuseError, match=r"1 item tokens in ml-slice.itememb have no interaction.*'99999'"):
+    with pytest.raises(
+        AlphaFuseError, match=r"1 item tokens in ml-slice.itememb have no interaction.*'99999'"
+    ):
         start(root)
 
 
@@ -58,7 +62,10 @@ def test_item_without_vector(data_copy, workdir):
 def test_wrong_field_names(data_copy, workdir):
     root, folder = data_copy
     edit_itememb(folder, lambda lines: ["item_id:token\temb:float_seq"] + lines[1:])
-    with pytest.raises(AlphaFuseError, match=r"ml-slice.itememb has the header \['item_id:token', 'emb:float_seq'\]"):
+    with pytest.raises(
+        AlphaFuseError,
+        match=r"ml-slice.itememb has the header \['item_id:token', 'emb:float_seq'\]",
+    ):
         start(root)
 
 
@@ -77,7 +84,9 @@ def test_nan_in_embeddings(data_copy, workdir):
 
 
 def test_embedding_narrower_than_hidden_size(slice_root, workdir):
-    with pytest.raises(AlphaFuseError, match=r"hidden_size=512 exceeds the language embedding dimension 384"):
+    with pytest.raises(
+        AlphaFuseError, match=r"hidden_size=512 exceeds the language embedding dimension 384"
+    ):
         start(slice_root, hidden_size=512)
 
 
@@ -88,7 +97,12 @@ def test_null_dim_not_below_hidden_size(slice_root, workdir):
 
 def test_unknown_model_is_one_line_on_the_command_line(workdir):
     result = subprocess.run(
-        [sys.executable, str(REPO / "run_recbole.py"), "--model=AlphaFuseSASRc", "--dataset=ml-100k"],
+        [
+            sys.executable,
+            str(REPO / "run_recbole.py"),
+            "--model=AlphaFuseSASRc",
+            "--dataset=ml-100k",
+        ],
         cwd=workdir,
         capture_output=True,
         text=True,

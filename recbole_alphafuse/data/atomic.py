@@ -32,9 +32,7 @@ def read_atomic(path, usecols=None):
     if usecols is not None:
         absent = [field for field in usecols if field not in types]
         if absent:
-            raise AlphaFuseError(
-                f"{path} has no field(s) {absent}; its fields are {list(types)}."
-            )
+            raise AlphaFuseError(f"{path} has no field(s) {absent}; its fields are {list(types)}.")
     frame = pd.read_csv(
         path,
         sep="\t",

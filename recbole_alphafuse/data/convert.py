@@ -74,7 +74,10 @@ def convert_lcrec(input_dir, data_root, dataset_name):
     inter = pd.DataFrame(rows, columns=["user_id:token", "item_id:token", "timestamp:float"])
     fields = list(dict.fromkeys(field for entry in items.values() for field in entry))
     item = pd.DataFrame(
-        [[token] + [_clean(entry.get(field, "")) for field in fields] for token, entry in items.items()],
+        [
+            [token] + [_clean(entry.get(field, "")) for field in fields]
+            for token, entry in items.items()
+        ],
         columns=["item_id:token"] + [f"{field}:token_seq" for field in fields],
     )
     folder = Path(data_root) / dataset_name

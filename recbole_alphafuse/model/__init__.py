@@ -5,6 +5,18 @@ from recbole_alphafuse.model.alphafuse_recbole import (
     AlphaFuseGRU4Rec,
 )
 from recbole_alphafuse.model.alphafuse_sasrec import AlphaFuseSASRec
+from recbole_alphafuse.model.baselines import (
+    LLMInit,
+    LLMInitDreamRec,
+    MoRec,
+    MoRecDreamRec,
+    RLMRec,
+    RLMRecDreamRec,
+    UniSRec,
+    UniSRecDreamRec,
+    WhitenRec,
+    WhitenRecDreamRec,
+)
 from recbole_alphafuse.model.dreamrec import AlphaFuseDreamRec, DreamRec, iDreamRec
 
 __all__ = [
@@ -14,4 +26,14 @@ __all__ = [
     "DreamRec",
     "iDreamRec",
     "AlphaFuseDreamRec",
+    "MoRec",
+    "WhitenRec",
+    "UniSRec",
+    "LLMInit",
+    "RLMRec",
+    "MoRecDreamRec",
+    "WhitenRecDreamRec",
+    "UniSRecDreamRec",
+    "LLMInitDreamRec",
+    "RLMRecDreamRec",
 ]

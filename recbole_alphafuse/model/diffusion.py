@@ -37,7 +37,9 @@ class LinearSchedule(nn.Module):
         has the mean and variance of the DDPM ancestral step :math:`q(x_{t-1} \mid x_t, x_0)`.
         """
         alpha_bar, alpha_bar_prev = self.alpha_bar(t), self.alpha_bar(t_prev)
-        sigma = eta * ((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)).sqrt()
+        sigma = (
+            eta * ((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)).sqrt()
+        )
         # x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma^2) eps, eps recovered from x_t.
         eps_coef = (1 - alpha_bar_prev - sigma**2).clamp_min(0).sqrt() / (1 - alpha_bar).sqrt()
         x0_coef = alpha_bar_prev.sqrt() - eps_coef * alpha_bar.sqrt()
@@ -57,7 +59,9 @@ def sinusoidal_embedding(t, dim):
     """Transformer-style sinusoidal embedding of integer timesteps: ``[len(t), dim]``."""
     half = dim // 2
     frequencies = torch.exp(
-        -math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / max(half - 1, 1)
+        -math.log(10000.0)
+        * torch.arange(half, device=t.device, dtype=torch.float32)
+        / max(half - 1, 1)
     )
     angles = t.float()[:, None] * frequencies[None, :]
     embedding = torch.cat([angles.sin(), angles.cos()], dim=-1)

@@ -40,9 +40,13 @@ class DreamRecBackbone(SASRecBackbone):
                 f"got {self.sampling_steps}."
             )
         hidden = self.hidden_size
-        self.schedule = LinearSchedule(config["timesteps"], config["beta_start"], config["beta_end"])
+        self.schedule = LinearSchedule(
+            config["timesteps"], config["beta_start"], config["beta_end"]
+        )
         self.none_condition = nn.Parameter(torch.empty(hidden).normal_(0.0, self.initializer_range))
-        self.step_mlp = nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden))
+        self.step_mlp = nn.Sequential(
+            nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden)
+        )
         self.denoiser = nn.Linear(3 * hidden, hidden)
         for module in (self.step_mlp, self.denoiser):
             module.apply(self._init_weights)
@@ -58,10 +62,12 @@ class DreamRecBackbone(SASRecBackbone):
         condition = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         dropped = torch.rand(len(condition), 1, device=condition.device) < self.cfg_dropout
         condition = torch.where(dropped, self.none_condition.expand_as(condition), condition)
-        x0 = self.item_embedding(interaction[self.POS_ITEM_ID])
+        pos_items = interaction[self.POS_ITEM_ID]
+        x0 = self.item_embedding(pos_items)
         t = torch.randint(0, self.schedule.timesteps, (len(x0),), device=x0.device)
         x_t = self.schedule.q_sample(x0, t, torch.randn_like(x0))
-        return self.loss_fct(self.denoise(x_t, t, condition), x0)
+        loss = self.loss_fct(self.denoise(x_t, t, condition), x0)
+        return loss + self.item_embedding.auxiliary_loss(pos_items)
 
     @torch.no_grad()
     def generate(self, condition, generator=None):
@@ -76,7 +82,12 @@ class DreamRecBackbone(SASRecBackbone):
             x0_pred = guided(conditional, unconditional, self.guidance_w)
             noise = torch.randn(x.shape, generator=generator, device=x.device)
             x = self.schedule.ddim_step(
-                x, x0_pred, t_batch[:batch], torch.full_like(t_batch[:batch], t_prev), self.sampling_eta, noise
+                x,
+                x0_pred,
+                t_batch[:batch],
+                torch.full_like(t_batch[:batch], t_prev),
+                self.sampling_eta,
+                noise,
             )
         return x
 

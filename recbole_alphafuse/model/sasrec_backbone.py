@@ -90,12 +90,14 @@ class SASRecBackbone(SequentialRecommender):
 
     def calculate_loss(self, interaction):
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        return self.loss_fct(
+        pos_items = interaction[self.POS_ITEM_ID]
+        loss = self.loss_fct(
             seq_output,
-            interaction[self.POS_ITEM_ID],
+            pos_items,
             self.item_embedding,
             interaction[self.NEG_ITEM_ID] if self.NEG_ITEM_ID in interaction else None,
         )
+        return loss + self.item_embedding.auxiliary_loss(pos_items)
 
     def predict(self, interaction):
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])

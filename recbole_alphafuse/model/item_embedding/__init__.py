@@ -5,9 +5,18 @@ A strategy is an ``nn.Module`` that a backbone uses exactly where RecBole models
 full ``[n_items, embedding_dim]`` table (built once per call, for full ranking and CE).
 """
 
+from recbole_alphafuse.model.item_embedding.adapter import (
+    MoRecItemEmbedding,
+    UniSRecItemEmbedding,
+    WhitenRecItemEmbedding,
+)
 from recbole_alphafuse.model.item_embedding.alphafuse import AlphaFuseItemEmbedding
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 from recbole_alphafuse.model.item_embedding.id import IDItemEmbedding
+from recbole_alphafuse.model.item_embedding.llm_init import (
+    LLMInitItemEmbedding,
+    RLMRecItemEmbedding,
+)
 from recbole_alphafuse.model.item_embedding.mask_token import MaskTokenItemEmbedding
 from recbole_alphafuse.model.item_embedding.whitened import (
     WhitenedLanguageItemEmbedding,
@@ -19,4 +28,9 @@ __all__ = [
     "AlphaFuseItemEmbedding",
     "WhitenedLanguageItemEmbedding",
     "MaskTokenItemEmbedding",
+    "MoRecItemEmbedding",
+    "WhitenRecItemEmbedding",
+    "UniSRecItemEmbedding",
+    "LLMInitItemEmbedding",
+    "RLMRecItemEmbedding",
 ]

@@ -60,8 +60,11 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         if decomposition.null_dim == 0:
             raise AlphaFuseError(
                 "AlphaFuse needs a null space of at least 1 dimension for the ID part, got 0"
-                + (f" from null_thres={null_thres}: raise null_thres." if null_thres is not None
-                   else ": set null_dim >= 1.")
+                + (
+                    f" from null_thres={null_thres}: raise null_thres."
+                    if null_thres is not None
+                    else ": set null_dim >= 1."
+                )
             )
         self.hidden_size = hidden_size
         self.null_dim = decomposition.null_dim

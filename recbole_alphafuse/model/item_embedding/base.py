@@ -22,6 +22,10 @@ class ItemEmbedding(nn.Module):
     def weight(self):
         raise NotImplementedError
 
+    def auxiliary_loss(self, item_ids):
+        """Extra training loss over the batch's items (RLMRec's alignment); none by default."""
+        return 0.0
+
     @property
     def embedding_dim(self):
         """Width of the item vectors this strategy gives."""

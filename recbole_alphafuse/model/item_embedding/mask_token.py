@@ -14,7 +14,9 @@ class MaskTokenItemEmbedding(ItemEmbedding):
         super().__init__()
         self.items = items
         self.n_items = n_items
-        self.mask_token = nn.Parameter(torch.empty(items.embedding_dim).normal_(0.0, initializer_range))
+        self.mask_token = nn.Parameter(
+            torch.empty(items.embedding_dim).normal_(0.0, initializer_range)
+        )
 
     def forward(self, item_ids):
         is_mask = (item_ids == self.n_items).unsqueeze(-1)

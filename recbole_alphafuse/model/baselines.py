@@ -1,0 +1,94 @@
+"""The AlphaFuse paper's language-guided baselines, on the SASRec and DreamRec backbones."""
+
+from recbole_alphafuse.model.dreamrec_backbone import DreamRecBackbone
+from recbole_alphafuse.model.item_embedding import (
+    LLMInitItemEmbedding,
+    MoRecItemEmbedding,
+    RLMRecItemEmbedding,
+    UniSRecItemEmbedding,
+    WhitenRecItemEmbedding,
+)
+from recbole_alphafuse.model.sasrec_backbone import SASRecBackbone
+
+
+class MoRec(SASRecBackbone):
+    r"""MoRec on SASRec: frozen language vectors through a trainable Linear + GELU adapter.
+
+    Reference:
+        Zheng Yuan et al. "Where to Go Next for Recommender Systems? ID- vs. Modality-based
+        Recommender Models Revisited." in SIGIR 2023.
+    """
+
+    item_embedding_class = MoRecItemEmbedding
+
+
+class WhitenRec(SASRecBackbone):
+    r"""WhitenRec on SASRec: PCA-whitened language vectors through a Linear + GELU adapter.
+
+    Reference:
+        Lingzi Zhang et al. "Are ID Embeddings Necessary? Whitening Pre-trained Text Embeddings
+        for Effective Sequential Recommendation." in ICDE 2024.
+    """
+
+    item_embedding_class = WhitenRecItemEmbedding
+
+
+class UniSRec(SASRecBackbone):
+    r"""UniSRec's item encoder on SASRec: language vectors through a mixture of parametric-whitening
+    experts (``n_experts``).
+
+    Reference:
+        Yupeng Hou et al. "Towards Universal Sequence Representation Learning for Recommender
+        Systems." in KDD 2022.
+    """
+
+    item_embedding_class = UniSRecItemEmbedding
+
+
+class LLMInit(SASRecBackbone):
+    r"""LLMInit on SASRec: an ID table initialised from the whitened, PCA-reduced language
+    embeddings (times ``semantic_scale``), then fully trained."""
+
+    item_embedding_class = LLMInitItemEmbedding
+
+
+class RLMRec(SASRecBackbone):
+    r"""RLMRec on SASRec: ID embeddings with an auxiliary alignment loss to the language
+    embeddings (``rlm_variant`` ``con`` or ``gen``, weight ``rlm_beta``).
+
+    Reference:
+        Xubin Ren et al. "Representation Learning with Large Language Models for
+        Recommendation." in WWW 2024.
+    """
+
+    item_embedding_class = RLMRecItemEmbedding
+
+
+class MoRecDreamRec(DreamRecBackbone):
+    r"""MoRec's item embeddings (language -> Linear + GELU) on DreamRec."""
+
+    item_embedding_class = MoRecItemEmbedding
+
+
+class WhitenRecDreamRec(DreamRecBackbone):
+    r"""WhitenRec's item embeddings (whitened language -> Linear + GELU) on DreamRec."""
+
+    item_embedding_class = WhitenRecItemEmbedding
+
+
+class UniSRecDreamRec(DreamRecBackbone):
+    r"""UniSRec's mixture-of-experts item embeddings on DreamRec."""
+
+    item_embedding_class = UniSRecItemEmbedding
+
+
+class LLMInitDreamRec(DreamRecBackbone):
+    r"""LLMInit's language-initialised ID table on DreamRec."""
+
+    item_embedding_class = LLMInitItemEmbedding
+
+
+class RLMRecDreamRec(DreamRecBackbone):
+    r"""RLMRec's aligned ID embeddings on DreamRec (the alignment loss is added to the MSE)."""
+
+    item_embedding_class = RLMRecItemEmbedding
