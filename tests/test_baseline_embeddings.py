@@ -36,7 +36,10 @@ def test_adapters_train_only_the_adapter_and_keep_padding_zero(language, strateg
     embedding = strategy(language)
     ids = torch.tensor([[0, 4, 7], [3, 0, 30]])
     assert torch.allclose(embedding(ids), embedding.weight[ids], atol=1e-6)
-    assert torch.count_nonzero(embedding.weight[0]) == 0 and torch.count_nonzero(embedding(ids)[0, 0]) == 0
+    assert (
+        torch.count_nonzero(embedding.weight[0]) == 0
+        and torch.count_nonzero(embedding(ids)[0, 0]) == 0
+    )
     assert all(name.startswith("adapter.") for name, _ in embedding.named_parameters())
     embedding.weight.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in embedding.parameters())
@@ -45,7 +48,9 @@ def test_adapters_train_only_the_adapter_and_keep_padding_zero(language, strateg
 def test_whitenrec_adapts_whitened_vectors(language):
     whitened = WhitenRecItemEmbedding(language, 8).language[1:].double()
     centred = whitened - whitened.mean(0)
-    assert torch.allclose(centred.T @ centred / len(centred), torch.eye(12, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(
+        centred.T @ centred / len(centred), torch.eye(12, dtype=torch.float64), atol=1e-4
+    )
     assert torch.equal(MoRecItemEmbedding(language, 8).language, language)
 
 

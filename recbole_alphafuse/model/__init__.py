@@ -6,6 +6,8 @@ from recbole_alphafuse.model.alphafuse_recbole import (
 )
 from recbole_alphafuse.model.alphafuse_sasrec import AlphaFuseSASRec
 from recbole_alphafuse.model.baselines import (
+    LLMESR,
+    LLMESRDreamRec,
     LLMInit,
     LLMInitDreamRec,
     MoRec,
@@ -31,9 +33,11 @@ __all__ = [
     "UniSRec",
     "LLMInit",
     "RLMRec",
+    "LLMESR",
     "MoRecDreamRec",
     "WhitenRecDreamRec",
     "UniSRecDreamRec",
     "LLMInitDreamRec",
     "RLMRecDreamRec",
+    "LLMESRDreamRec",
 ]

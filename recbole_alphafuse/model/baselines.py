@@ -1,7 +1,9 @@
 """The AlphaFuse paper's language-guided baselines, on the SASRec and DreamRec backbones."""
 
 from recbole_alphafuse.model.dreamrec_backbone import DreamRecBackbone
+from recbole_alphafuse.model.dual_view import DualViewEncoderMixin
 from recbole_alphafuse.model.item_embedding import (
+    DualViewItemEmbedding,
     LLMInitItemEmbedding,
     MoRecItemEmbedding,
     RLMRecItemEmbedding,
@@ -64,6 +66,18 @@ class RLMRec(SASRecBackbone):
     item_embedding_class = RLMRecItemEmbedding
 
 
+class LLMESR(DualViewEncoderMixin, SASRecBackbone):
+    r"""LLM-ESR on SASRec: an ID view and an adapted language view, encoded by a shared SASRec
+    encoder, fused by cross-attention and concatenated; a contrastive loss aligns the views.
+
+    Reference:
+        Qidong Liu et al. "LLM-ESR: Large Language Models Enhancement for Long-tailed Sequential
+        Recommendation." in NeurIPS 2024.
+    """
+
+    item_embedding_class = DualViewItemEmbedding
+
+
 class MoRecDreamRec(DreamRecBackbone):
     r"""MoRec's item embeddings (language -> Linear + GELU) on DreamRec."""
 
@@ -92,3 +106,10 @@ class RLMRecDreamRec(DreamRecBackbone):
     r"""RLMRec's aligned ID embeddings on DreamRec (the alignment loss is added to the MSE)."""
 
     item_embedding_class = RLMRecItemEmbedding
+
+
+class LLMESRDreamRec(DualViewEncoderMixin, DreamRecBackbone):
+    r"""LLM-ESR's dual-view items and history encoding on DreamRec (diffusion in the
+    concatenated item space)."""
+
+    item_embedding_class = DualViewItemEmbedding

@@ -39,7 +39,8 @@ class DreamRecBackbone(SASRecBackbone):
                 f"sampling_steps must be between 1 and timesteps={config['timesteps']}, "
                 f"got {self.sampling_steps}."
             )
-        hidden = self.hidden_size
+        # The diffusion space is the item space (wider than the encoder for dual-view models).
+        hidden = self.item_embedding.embedding_dim
         self.schedule = LinearSchedule(
             config["timesteps"], config["beta_start"], config["beta_end"]
         )
@@ -55,7 +56,7 @@ class DreamRecBackbone(SASRecBackbone):
         return nn.MSELoss()
 
     def denoise(self, x_t, t, condition):
-        step = self.step_mlp(sinusoidal_embedding(t, self.hidden_size))
+        step = self.step_mlp(sinusoidal_embedding(t, x_t.shape[-1]))
         return self.denoiser(torch.cat([x_t, step, condition], dim=-1))
 
     def calculate_loss(self, interaction):

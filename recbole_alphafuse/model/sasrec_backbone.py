@@ -29,8 +29,7 @@ class SASRecBackbone(SequentialRecommender):
         super().__init__(config, dataset)
 
         self.item_embedding = self.item_embedding_class.from_config(config, dataset)
-        # The strategy fixes the width (e.g. the language dimension when hidden_size is ~).
-        self.hidden_size = self.item_embedding.embedding_dim
+        self.hidden_size = self.encoder_width()
         self.n_layers = config["n_layers"]
         self.n_heads = config["n_heads"]
         self.inner_size = config["inner_size"]
@@ -56,6 +55,10 @@ class SASRecBackbone(SequentialRecommender):
         self.loss_fct = self.build_loss(config)
         self.init_weights()
 
+    def encoder_width(self):
+        """The strategy fixes the width (e.g. the language dimension when hidden_size is ~)."""
+        return self.item_embedding.embedding_dim
+
     def build_loss(self, config):
         return NextItemLoss(
             config["loss_type"],
@@ -79,13 +82,16 @@ class SASRecBackbone(SequentialRecommender):
         if isinstance(module, nn.Linear) and module.bias is not None:
             module.bias.data.zero_()
 
-    def forward(self, item_seq, item_seq_len):
+    def encode(self, item_emb, item_seq):
+        """SASRec's causal Transformer over embedded sequences: states at every position."""
         position_ids = torch.arange(item_seq.size(1), dtype=torch.long, device=item_seq.device)
-        position_embedding = self.position_embedding(position_ids).unsqueeze(0)
-        input_emb = self.item_embedding(item_seq) + position_embedding
+        input_emb = item_emb + self.position_embedding(position_ids).unsqueeze(0)
         input_emb = self.dropout(self.LayerNorm(input_emb))
         attention_mask = self.get_attention_mask(item_seq)
-        output = self.trm_encoder(input_emb, attention_mask, output_all_encoded_layers=True)[-1]
+        return self.trm_encoder(input_emb, attention_mask, output_all_encoded_layers=True)[-1]
+
+    def forward(self, item_seq, item_seq_len):
+        output = self.encode(self.item_embedding(item_seq), item_seq)
         return self.gather_indexes(output, item_seq_len - 1)
 
     def calculate_loss(self, interaction):

@@ -12,6 +12,7 @@ from recbole_alphafuse.model.item_embedding.adapter import (
 )
 from recbole_alphafuse.model.item_embedding.alphafuse import AlphaFuseItemEmbedding
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
+from recbole_alphafuse.model.item_embedding.dual_view import DualViewItemEmbedding
 from recbole_alphafuse.model.item_embedding.id import IDItemEmbedding
 from recbole_alphafuse.model.item_embedding.llm_init import (
     LLMInitItemEmbedding,
@@ -33,4 +34,5 @@ __all__ = [
     "UniSRecItemEmbedding",
     "LLMInitItemEmbedding",
     "RLMRecItemEmbedding",
+    "DualViewItemEmbedding",
 ]
