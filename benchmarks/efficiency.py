@@ -28,7 +28,7 @@ from recbole.utils import init_seed  # noqa: E402
 from benchmarks.report import machine, write_report  # noqa: E402
 from recbole_alphafuse.config import Config  # noqa: E402
 from recbole_alphafuse.quick_start import create_dataset  # noqa: E402
-from recbole_alphafuse.utils import get_model, get_trainer  # noqa: E402
+from recbole_alphafuse.utils import get_trainer  # noqa: E402
 
 MODELS = ("SASRec", "AlphaFuseSASRec")
 DIFFUSION_MODELS = ("DreamRec", "iDreamRec", "AlphaFuseDreamRec")
@@ -40,7 +40,7 @@ def build(model_name, dataset_name, overrides):
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, _, test_data = data_preparation(config, dataset)
-    model = get_model(model_name)(config, train_data._dataset).to(config["device"])
+    model = config.model_class(config, train_data._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], model_name)(config, model)
     return config, dataset, model, trainer, train_data, test_data
 

@@ -17,12 +17,12 @@ from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.itememb import check_no_extra_items
 from recbole_alphafuse.data.prepare import prepare_dataset
 from recbole_alphafuse.trainer import load_checkpoint
-from recbole_alphafuse.utils import get_model, get_trainer
+from recbole_alphafuse.utils import get_trainer
 
 
 def create_dataset(config):
     """Prepare the dataset's files if needed, load it with RecBole and check its item vectors."""
-    uses_language = getattr(get_model(config["model"]), "uses_language_embeddings", False)
+    uses_language = getattr(config.model_class, "uses_language_embeddings", False)
     prepare_dataset(config, uses_language)
     dataset = recbole_create_dataset(config)
     if uses_language:
@@ -35,7 +35,7 @@ def _build(config):
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model = config.model_class(config, train_data._dataset).to(config["device"])
     return dataset, model, train_data, valid_data, test_data
 
 

@@ -7,6 +7,7 @@ from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.model.decomposition import decompose_language_space
 from recbole_alphafuse.model.item_embedding import (
     AlphaFuseItemEmbedding,
+    DualViewItemEmbedding,
     LLMInitItemEmbedding,
     MoRecItemEmbedding,
     RLMRecItemEmbedding,
@@ -87,3 +88,19 @@ def test_rlmrec_unknown_variant_and_other_strategies_add_no_loss(language):
         RLMRecItemEmbedding(language, 8, variant="both")
     alphafuse = AlphaFuseItemEmbedding(language, 8, null_dim=2)
     assert alphafuse.auxiliary_loss(torch.tensor([1, 2])) == 0.0
+
+
+def test_dual_view_concatenates_an_id_view_and_an_adapted_language_view(language):
+    embedding = DualViewItemEmbedding(language, 8, semantic_scale=0.125, beta=0.1)
+    ids = torch.tensor([[0, 5, 9]])
+    id_view, semantic_view = embedding.views(ids)
+    assert id_view.shape == semantic_view.shape == (1, 3, 4)
+    assert torch.equal(embedding(ids), torch.cat([id_view, semantic_view], -1))
+    assert torch.allclose(embedding.weight[ids], embedding(ids), atol=1e-6)
+    assert torch.count_nonzero(embedding.weight[0]) == 0
+    expected = decompose_language_space(language[1:], 4, null_dim=0).semantic * 0.125
+    assert torch.allclose(embedding.id_view.weight[1:], expected.float(), atol=1e-6)
+    loss = embedding.auxiliary_loss(torch.tensor([3, 5, 9, 9]))
+    loss.backward()
+    assert loss > 0 and embedding.id_view.weight.grad[[3, 5, 9]].abs().sum() > 0
+    assert all(p.grad is not None for p in embedding.adapter.parameters())

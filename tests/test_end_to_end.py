@@ -9,8 +9,10 @@ import torch
 import yaml
 from conftest import FAST_CONFIG, SLICE
 from recbole.data import data_preparation
+from recbole.model.sequential_recommender import NARM
 
 from recbole_alphafuse.config import Config
+from recbole_alphafuse.model.item_embedding import AlphaFuseItemEmbedding
 from recbole_alphafuse.quick_start import create_dataset, load_data_and_model, run
 from recbole_alphafuse.utils import get_model, get_trainer, plugin_models
 
@@ -154,3 +156,23 @@ def test_run_hyper_runs_two_trials(slice_root, workdir):
     assert "best params" in result.stdout
     text = output.read_text()
     assert "null_dim:8" in text and "null_dim:16" in text
+
+
+class AlphaFuseNARM(NARM):
+    """The README's recipe for AlphaFuse on another RecBole model, verbatim."""
+
+    item_embedding_class = AlphaFuseItemEmbedding
+    uses_language_embeddings = True
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.item_embedding = AlphaFuseItemEmbedding.from_config(
+            config, dataset, width=config["embedding_size"]
+        )
+
+
+def test_any_recbole_model_takes_alphafuse_the_same_way(slice_root, workdir):
+    config = {**FAST_CONFIG, "data_path": str(slice_root), "embedding_size": 32}
+    result = run(model=AlphaFuseNARM, dataset=SLICE, config_dict=config, saved=False)
+    assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
+    assert Config(model=AlphaFuseNARM, dataset=SLICE, config_dict=config)["semantic_scale"] == 0.125

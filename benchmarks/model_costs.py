@@ -1,0 +1,71 @@
+"""Trainable parameters and full-sort inference time of every model, as in the AlphaFuse
+paper's efficiency table.
+
+    python benchmarks/model_costs.py --dataset=ml-100k --repeats=3 \
+        --out benchmarks/results/model-costs-ml-100k.md [--key=value ...]
+
+Every plugin model and RecBole's SASRec, GRU4Rec and BERT4Rec are built with their defaults on
+the same data (``--key=value`` flags override all); models are untrained (cost does not depend
+on training). Diffusion models sample with their default ``sampling_steps``.
+"""
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.efficiency import build, timed  # noqa: E402
+from benchmarks.report import machine, write_report  # noqa: E402
+from recbole_alphafuse.utils import plugin_models  # noqa: E402
+
+RECBOLE_MODELS = ["SASRec", "GRU4Rec", "BERT4Rec"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", required=True)
+    args, extra = parser.parse_known_args()
+    overrides = {"show_progress": False, "use_gpu": torch.cuda.is_available()}
+    for flag in extra:
+        key, _, value = flag.lstrip("-").partition("=")
+        overrides[key] = yaml.safe_load(value)
+    sys.argv = sys.argv[:1]  # RecBole's Config would read the flags again
+
+    rows = []
+    for name in RECBOLE_MODELS + list(plugin_models()):
+        config, dataset, model, trainer, _, test_data = build(name, args.dataset, overrides)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        seconds = statistics.median(
+            timed(lambda: trainer.evaluate(test_data, load_best_model=False))
+            for _ in range(args.repeats)
+        )
+        width = model.item_embedding.weight.shape[1]
+        rows.append((name, width, trainable, seconds))
+        print(f"{name}: {trainable:,} trainable, {seconds:.3f}s", flush=True)
+
+    sasrec_params, sasrec_time = rows[0][2], rows[0][3]
+    lines = [
+        f"Dataset `{args.dataset}` ({dataset.item_num - 1} items), defaults of each model "
+        f"(overrides: {overrides}); full-sort evaluation of the test users, median of "
+        f"{args.repeats}, untrained models, on {machine()}.",
+        "",
+        "| model | item width | trainable parameters | x SASRec | full-sort eval (s) | x SASRec |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, width, trainable, seconds in rows:
+        lines.append(
+            f"| {name} | {width} | {trainable:,} | {trainable / sasrec_params:.2f} | "
+            f"{seconds:.3f} | {seconds / sasrec_time:.1f} |"
+        )
+    write_report(args.out, lines)
+
+
+if __name__ == "__main__":
+    main()
