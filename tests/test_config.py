@@ -4,6 +4,7 @@ import os
 
 from recbole.utils import InputType
 
+from recbole_alphafuse import PROPERTIES_DIR
 from recbole_alphafuse.config import Config
 
 
@@ -53,3 +54,21 @@ def test_defaults_layer_backbone_then_strategy_then_model():
     assert config["id_init"] == "normal" and config["null_dim"] == 32  # AlphaFuse strategy
     assert config["null_thres"] == 0.25 and config["semantic_scale"] == 1.0  # the model's own
     assert config["hidden_size"] is None
+
+
+def test_paper_recipe_file_sets_the_papers_sasrec_settings():
+    recipe = str(PROPERTIES_DIR / "AlphaFuseSASRec-paper.yaml")
+    config = Config(model="AlphaFuseSASRec", dataset="ml-100k", config_file_list=[recipe])
+    assert (config["loss_type"], config["temperature"], config["neg_ratio"]) == ("InfoNCE", 0.07, 64)
+    assert (config["n_layers"], config["n_heads"], config["hidden_size"], config["null_dim"]) == (
+        1,
+        1,
+        128,
+        64,
+    )
+    assert (config["learning_rate"], config["weight_decay"], config["hidden_dropout_prob"]) == (
+        0.001,
+        1e-6,
+        0.1,
+    )
+    assert config["MAX_ITEM_LIST_LENGTH"] == 10 and config["valid_metric"] == "NDCG@20"

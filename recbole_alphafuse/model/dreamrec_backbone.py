@@ -81,7 +81,9 @@ class DreamRecBackbone(SASRecBackbone):
             t_batch = torch.full((2 * batch,), t, device=x.device)
             conditional, unconditional = self.denoise(x.repeat(2, 1), t_batch, both).split(batch)
             x0_pred = guided(conditional, unconditional, self.guidance_w)
-            noise = torch.randn(x.shape, generator=generator, device=x.device)
+            noise = None
+            if self.sampling_eta > 0:
+                noise = torch.randn(x.shape, generator=generator, device=x.device)
             x = self.schedule.ddim_step(
                 x,
                 x0_pred,
