@@ -51,10 +51,20 @@ def timed(function):
     return time.perf_counter() - start
 
 
+def time_evaluation(trainer, eval_data, rounds):
+    """Seconds for one full-sort evaluation of ``eval_data``, averaged over ``rounds`` in a row
+    (one evaluation of a small test set is too short to time on its own)."""
+    return (
+        timed(lambda: [trainer.evaluate(eval_data, load_best_model=False) for _ in range(rounds)])
+        / rounds
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--eval_rounds", type=int, default=5, help="evaluations per timing")
     parser.add_argument("--out", required=True)
     args, extra = parser.parse_known_args()
     overrides = {"show_progress": False, "use_gpu": torch.cuda.is_available()}
@@ -71,9 +81,7 @@ def main():
             config, _, model, trainer, train_data, test_data = built[name]
             model.train()
             epoch_times[name].append(timed(lambda: trainer._train_epoch(train_data, repeat)))
-            eval_times[name].append(
-                timed(lambda: trainer.evaluate(test_data, load_best_model=False))
-            )
+            eval_times[name].append(time_evaluation(trainer, test_data, args.eval_rounds))
             print(
                 f"{name} repeat {repeat}: epoch {epoch_times[name][-1]:.1f}s, "
                 f"full-sort eval {eval_times[name][-1]:.2f}s",
@@ -96,7 +104,8 @@ def main():
         f"null_dim {config['null_dim']}, n_layers {config['n_layers']}, "
         f"MAX_ITEM_LIST_LENGTH {config['MAX_ITEM_LIST_LENGTH']}, loss {config['loss_type']}, "
         f"train_batch_size {config['train_batch_size']}, eval_batch_size {config['eval_batch_size']}; "
-        f"median of {args.repeats} alternating runs on {machine()}.",
+        f"median of {args.repeats} alternating runs (evaluation: mean of {args.eval_rounds} in a "
+        f"row) on {machine()}.",
         "",
         "| model | train epoch (s) | full-sort test eval (s) | trainable parameters |",
         "|---|---|---|---|",
@@ -139,10 +148,8 @@ def diffusion_table(args, overrides, sasrec, sasrec_eval):
             model.sampling_steps = steps
             own, reference = [], []
             for _ in range(args.repeats):
-                own.append(timed(lambda: trainer.evaluate(test_data, load_best_model=False)))
-                reference.append(
-                    timed(lambda: sasrec_trainer.evaluate(sasrec_test, load_best_model=False))
-                )
+                own.append(time_evaluation(trainer, test_data, args.eval_rounds))
+                reference.append(time_evaluation(sasrec_trainer, sasrec_test, args.eval_rounds))
             own_time = statistics.median(own)
             cells.append(f"{own_time:.3f} (x{own_time / statistics.median(reference):.1f})")
             print(f"{name} {steps} steps: {own_time:.3f}s", flush=True)

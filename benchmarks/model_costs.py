@@ -19,7 +19,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.efficiency import build, timed  # noqa: E402
+from benchmarks.efficiency import build, time_evaluation  # noqa: E402
 from benchmarks.report import machine, write_report  # noqa: E402
 from recbole_alphafuse.utils import plugin_models  # noqa: E402
 
@@ -30,6 +30,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--eval_rounds", type=int, default=3, help="evaluations per timing")
     parser.add_argument("--out", required=True)
     args, extra = parser.parse_known_args()
     overrides = {"show_progress": False, "use_gpu": torch.cuda.is_available()}
@@ -43,8 +44,7 @@ def main():
         config, dataset, model, trainer, _, test_data = build(name, args.dataset, overrides)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         seconds = statistics.median(
-            timed(lambda: trainer.evaluate(test_data, load_best_model=False))
-            for _ in range(args.repeats)
+            time_evaluation(trainer, test_data, args.eval_rounds) for _ in range(args.repeats)
         )
         width = model.item_embedding.weight.shape[1]
         rows.append((name, width, trainable, seconds))
@@ -54,7 +54,8 @@ def main():
     lines = [
         f"Dataset `{args.dataset}` ({dataset.item_num - 1} items), defaults of each model "
         f"(overrides: {overrides}); full-sort evaluation of the test users, median of "
-        f"{args.repeats}, untrained models, on {machine()}.",
+        f"{args.repeats} timings of {args.eval_rounds} evaluations each, untrained models, "
+        f"on {machine()}.",
         "",
         "| model | item width | trainable parameters | x SASRec | full-sort eval (s) | x SASRec |",
         "|---|---|---|---|---|---|",
