@@ -11,21 +11,17 @@ evaluation-time ratios <= 1.05; AlphaFuse's trainable parameters = SASRec's minu
 n_items x (hidden_size - null_dim).
 """
 
-import argparse
 import statistics
 import sys
 import time
 from pathlib import Path
-
-import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recbole.data import data_preparation  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
-from benchmarks.report import machine, write_report  # noqa: E402
+from benchmarks.report import machine, timing_arguments, write_report  # noqa: E402
 from recbole_alphafuse.config import Config  # noqa: E402
 from recbole_alphafuse.quick_start import create_dataset  # noqa: E402
 from recbole_alphafuse.utils import get_trainer  # noqa: E402
@@ -61,17 +57,7 @@ def time_evaluation(trainer, eval_data, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--eval_rounds", type=int, default=5, help="evaluations per timing")
-    parser.add_argument("--out", required=True)
-    args, extra = parser.parse_known_args()
-    overrides = {"show_progress": False, "use_gpu": torch.cuda.is_available()}
-    for flag in extra:
-        key, _, value = flag.lstrip("-").partition("=")
-        overrides[key] = yaml.safe_load(value)
-    sys.argv = sys.argv[:1]  # RecBole's Config would read the flags again
+    args, overrides = timing_arguments(__doc__.splitlines()[0], repeats=2, eval_rounds=5)
 
     built = {name: build(name, args.dataset, overrides) for name in MODELS}
     epoch_times = {name: [] for name in MODELS}

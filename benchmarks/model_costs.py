@@ -9,35 +9,21 @@ the same data (``--key=value`` flags override all); models are untrained (cost d
 on training). Diffusion models sample with their default ``sampling_steps``.
 """
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
 
-import torch
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.efficiency import build, time_evaluation  # noqa: E402
-from benchmarks.report import machine, write_report  # noqa: E402
+from benchmarks.report import machine, timing_arguments, write_report  # noqa: E402
 from recbole_alphafuse.utils import plugin_models  # noqa: E402
 
 RECBOLE_MODELS = ["SASRec", "GRU4Rec", "BERT4Rec"]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--eval_rounds", type=int, default=3, help="evaluations per timing")
-    parser.add_argument("--out", required=True)
-    args, extra = parser.parse_known_args()
-    overrides = {"show_progress": False, "use_gpu": torch.cuda.is_available()}
-    for flag in extra:
-        key, _, value = flag.lstrip("-").partition("=")
-        overrides[key] = yaml.safe_load(value)
-    sys.argv = sys.argv[:1]  # RecBole's Config would read the flags again
+    args, overrides = timing_arguments(__doc__.splitlines()[0], repeats=3, eval_rounds=3)
 
     rows = []
     for name in RECBOLE_MODELS + list(plugin_models()):

@@ -1,9 +1,12 @@
 """What the benchmark scripts share: the machine they ran on and how they write their table."""
 
+import argparse
 import platform
+import sys
 from pathlib import Path
 
 import torch
+import yaml
 
 
 def machine():
@@ -19,3 +22,23 @@ def write_report(path, lines):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def timing_arguments(description, repeats, eval_rounds):
+    """Parse the timing scripts' flags; other ``--key=value`` flags become config overrides
+    (values read as YAML) for every model, and are removed from sys.argv so that RecBole's
+    Config does not read them a second time."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument(
+        "--eval_rounds", type=int, default=eval_rounds, help="evaluations per timing"
+    )
+    parser.add_argument("--out", required=True)
+    args, extra = parser.parse_known_args()
+    overrides = {"show_progress": False, "use_gpu": torch.cuda.is_available()}
+    for flag in extra:
+        key, _, value = flag.lstrip("-").partition("=")
+        overrides[key] = yaml.safe_load(value)
+    sys.argv = sys.argv[:1]
+    return args, overrides

@@ -5,9 +5,12 @@ import sys
 
 import pandas as pd
 import pytest
+from recbole.data import data_preparation
 
+from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.embed import embed_dataset
 from recbole_alphafuse.data.prepare import bundled_dataset_dir
+from recbole_alphafuse.quick_start import create_dataset
 
 SLICE = "ml-slice"
 SLICE_USERS = 60
@@ -89,3 +92,14 @@ def workdir(tmp_path, monkeypatch):
     """Run in a temporary folder: RecBole writes log/ and saved/ relative to the cwd."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def build_model(slice_root, name, base_config=FAST_CONFIG, **overrides):
+    """Config, untrained model and dataloaders of ``name`` on the slice: (config, model, train, valid)."""
+    config = Config(
+        model=name,
+        dataset=SLICE,
+        config_dict={**base_config, "data_path": str(slice_root), **overrides},
+    )
+    train_data, valid_data, _ = data_preparation(config, create_dataset(config))
+    return config, config.model_class(config, train_data._dataset), train_data, valid_data

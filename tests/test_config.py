@@ -59,7 +59,11 @@ def test_defaults_layer_backbone_then_strategy_then_model():
 def test_paper_recipe_file_sets_the_papers_sasrec_settings():
     recipe = str(PROPERTIES_DIR / "AlphaFuseSASRec-paper.yaml")
     config = Config(model="AlphaFuseSASRec", dataset="ml-100k", config_file_list=[recipe])
-    assert (config["loss_type"], config["temperature"], config["neg_ratio"]) == ("InfoNCE", 0.07, 64)
+    assert (config["loss_type"], config["temperature"], config["neg_ratio"]) == (
+        "InfoNCE",
+        0.07,
+        64,
+    )
     assert (config["n_layers"], config["n_heads"], config["hidden_size"], config["null_dim"]) == (
         1,
         1,

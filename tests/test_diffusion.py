@@ -3,18 +3,15 @@
 import numpy as np
 import pytest
 import torch
-from conftest import FAST_CONFIG, SLICE
-from recbole.data import data_preparation
+from conftest import FAST_CONFIG, build_model
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.config import Config
 from recbole_alphafuse.model.diffusion import (
     LinearSchedule,
     guided,
     sinusoidal_embedding,
 )
-from recbole_alphafuse.quick_start import create_dataset
-from recbole_alphafuse.utils import get_model, get_trainer
+from recbole_alphafuse.utils import get_trainer
 
 DIFFUSION_MODELS = ["DreamRec", "iDreamRec", "AlphaFuseDreamRec"]
 # Small widths for 2 CPU cores: AlphaFuseDreamRec keeps 32 directions with a 16-wide ID part.
@@ -85,13 +82,7 @@ def test_sinusoidal_embedding_separates_timesteps():
 
 
 def build(slice_root, name, **overrides):
-    config = Config(
-        model=name,
-        dataset=SLICE,
-        config_dict={**DIFFUSION_CONFIG, "data_path": str(slice_root), **overrides},
-    )
-    train_data, valid_data, _ = data_preparation(config, create_dataset(config))
-    return config, get_model(name)(config, train_data._dataset), train_data, valid_data
+    return build_model(slice_root, name, DIFFUSION_CONFIG, **overrides)
 
 
 @pytest.mark.parametrize("name", DIFFUSION_MODELS)

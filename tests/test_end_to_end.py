@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import FAST_CONFIG, SLICE
-from recbole.data import data_preparation
+from conftest import FAST_CONFIG, SLICE, build_model
 from recbole.model.sequential_recommender import NARM
 
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.model.item_embedding import AlphaFuseItemEmbedding
-from recbole_alphafuse.quick_start import create_dataset, load_data_and_model, run
-from recbole_alphafuse.utils import get_model, get_trainer, plugin_models
+from recbole_alphafuse.quick_start import load_data_and_model, run
+from recbole_alphafuse.utils import get_trainer, plugin_models
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -23,16 +22,6 @@ def fast_config_file(folder, slice_root):
     path = folder / "fast.yaml"
     path.write_text(yaml.safe_dump({**FAST_CONFIG, "data_path": str(slice_root)}))
     return path
-
-
-def build_model(slice_root, name, **overrides):
-    config = Config(
-        model=name,
-        dataset=SLICE,
-        config_dict={**FAST_CONFIG, "data_path": str(slice_root), **overrides},
-    )
-    train_data, _, _ = data_preparation(config, create_dataset(config))
-    return get_model(name)(config, train_data._dataset), train_data
 
 
 def run_script(script, args, cwd):
@@ -92,7 +81,7 @@ def test_infonce_run_trains(slice_root, workdir):
 
 @pytest.mark.parametrize("loss_type", ["CE", "BPR", "InfoNCE"])
 def test_every_loss_trains_only_the_id_part_of_items(loss_type, slice_root, workdir):
-    model, train_data = build_model(slice_root, "AlphaFuseSASRec", loss_type=loss_type)
+    _, model, train_data, _ = build_model(slice_root, "AlphaFuseSASRec", loss_type=loss_type)
     batch = next(iter(train_data))
     loss = model.calculate_loss(batch)
     assert torch.isfinite(loss)
@@ -116,15 +105,15 @@ def test_trainable_parameters_are_the_base_models_minus_the_frozen_part(
     width = FAST_CONFIG["hidden_size"]  # GRU4Rec's item width is embedding_size: the same here
     counts = {}
     for name in (alphafuse, base):
-        model, train_data = build_model(slice_root, name, embedding_size=width)
+        _, model, train_data, _ = build_model(slice_root, name, embedding_size=width)
         counts[name] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     frozen = train_data._dataset.item_num * (width - FAST_CONFIG["null_dim"])
     assert counts[alphafuse] == counts[base] - frozen
 
 
 def test_popularity_weighting_centres_on_training_popularity(slice_root):
-    uniform, _ = build_model(slice_root, "AlphaFuseSASRec", semantic_scale=1.0)
-    weighted, train_data = build_model(
+    _, uniform, _, _ = build_model(slice_root, "AlphaFuseSASRec", semantic_scale=1.0)
+    _, weighted, train_data, _ = build_model(
         slice_root, "AlphaFuseSASRec", semantic_scale=1.0, decomposition_weighting="popularity"
     )
     counter = train_data._dataset.item_counter

@@ -48,3 +48,11 @@ class NextItemLoss(nn.Module):
         )
         target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         return F.cross_entropy(logits / self.temperature, target)
+
+
+def paired_info_nce(queries, keys, temperature):
+    """Contrastive alignment of two views of the same rows: row i of ``queries`` against every
+    row of ``keys`` by cosine similarity / ``temperature``, row i of ``keys`` being the positive."""
+    logits = F.normalize(queries, dim=-1) @ F.normalize(keys, dim=-1).T
+    target = torch.arange(len(logits), device=logits.device)
+    return F.cross_entropy(logits / temperature, target)

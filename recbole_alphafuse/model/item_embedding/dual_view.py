@@ -7,6 +7,7 @@ from torch import nn
 from recbole_alphafuse.data.itememb import language_embeddings
 from recbole_alphafuse.model.decomposition import decompose_language_space
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
+from recbole_alphafuse.model.loss import paired_info_nce
 
 
 class DualViewItemEmbedding(ItemEmbedding):
@@ -66,6 +67,4 @@ class DualViewItemEmbedding(ItemEmbedding):
     def auxiliary_loss(self, item_ids):
         items = item_ids.unique()
         ids, semantic = self.views(items[items != 0])
-        logits = F.normalize(ids, dim=-1) @ F.normalize(semantic, dim=-1).T
-        target = torch.arange(len(logits), device=logits.device)
-        return self.beta * F.cross_entropy(logits / self.temperature, target)
+        return self.beta * paired_info_nce(ids, semantic, self.temperature)

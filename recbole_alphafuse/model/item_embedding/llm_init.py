@@ -8,6 +8,7 @@ from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.data.itememb import language_embeddings
 from recbole_alphafuse.model.decomposition import decompose_language_space
 from recbole_alphafuse.model.item_embedding.id import IDItemEmbedding
+from recbole_alphafuse.model.loss import paired_info_nce
 
 RLMREC_VARIANTS = ("con", "gen")
 
@@ -86,6 +87,4 @@ class RLMRecItemEmbedding(IDItemEmbedding):
                 self.beta
                 * (1 - F.cosine_similarity(self.mlp(ids), self.language[items], dim=-1)).mean()
             )
-        logits = F.normalize(ids, dim=-1) @ F.normalize(self.mlp(self.language[items]), dim=-1).T
-        target = torch.arange(len(items), device=logits.device)
-        return self.beta * F.cross_entropy(logits / self.temperature, target)
+        return self.beta * paired_info_nce(ids, self.mlp(self.language[items]), self.temperature)
