@@ -31,7 +31,7 @@ def create_dataset(config):
 
 
 def _build(config):
-    """Dataset, dataloaders, model and trainer for ``config``; the model is built from the data."""
+    """Dataset, dataloaders and model for ``config``; the model is built from the training data."""
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])

@@ -9,11 +9,12 @@ from recbole_alphafuse.data.itememb import language_embeddings
 from recbole_alphafuse.model.decomposition import decompose_language_space
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 
+# Initialisers of the ID table: (weight, id_init_std) -> None.
 ID_INITS = {
-    "zeros": nn.init.zeros_,
-    "normal": None,  # normal(0, id_init_std), as RecBole initialises its embeddings
-    "xavier_normal": nn.init.xavier_normal_,
-    "xavier_uniform": nn.init.xavier_uniform_,
+    "zeros": lambda weight, std: nn.init.zeros_(weight),
+    "normal": lambda weight, std: nn.init.normal_(weight, 0.0, std),  # as RecBole's embeddings
+    "xavier_normal": lambda weight, std: nn.init.xavier_normal_(weight),
+    "xavier_uniform": lambda weight, std: nn.init.xavier_uniform_(weight),
 }
 DECOMPOSITION_WEIGHTINGS = ("uniform", "popularity")
 
@@ -73,11 +74,7 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         semantic[1:] = (decomposition.semantic * semantic_scale).float()
         self.register_buffer("semantic", semantic, persistent=False)
         self.id_embedding = nn.Embedding(language.shape[0], self.null_dim, padding_idx=0)
-        init = ID_INITS[id_init]
-        if init is None:
-            nn.init.normal_(self.id_embedding.weight, 0.0, id_init_std)
-        else:
-            init(self.id_embedding.weight)
+        ID_INITS[id_init](self.id_embedding.weight, id_init_std)
         with torch.no_grad():
             self.id_embedding.weight[0].zero_()
 
