@@ -40,6 +40,12 @@ def default_files(model_class):
     return [path for path in candidates if path.is_file()]
 
 
+def uses_language_embeddings(model_class):
+    """Whether a model reads the dataset's .itememb vectors: decided by its item-embedding strategy."""
+    strategy = getattr(model_class, "item_embedding_class", None)
+    return strategy is not None and strategy.uses_language_embeddings
+
+
 class Config(RecBoleConfig):
     """RecBole's Config with the plugin's model registry and defaults.
 
@@ -94,7 +100,7 @@ class Config(RecBoleConfig):
         final["data_path"] = os.path.join(data_root, self.dataset)
         if final.get("loss_type") == "InfoNCE" and not hasattr(self.model_class, "input_type"):
             final["MODEL_INPUT_TYPE"] = InputType.POINTWISE
-        if getattr(self.model_class, "uses_language_embeddings", False):
+        if uses_language_embeddings(self.model_class):
             self._add_itememb_loading()
 
     def _add_itememb_loading(self):
@@ -104,12 +110,14 @@ class Config(RecBoleConfig):
                 **final["load_col"],
                 ITEMEMB_SUFFIX: [ITEMEMB_ID_FIELD, ITEMEMB_VECTOR_FIELD],
             }
-        suffixes = list(final.get("additional_feat_suffix") or [])
-        final["additional_feat_suffix"] = suffixes + [ITEMEMB_SUFFIX] * (
-            ITEMEMB_SUFFIX not in suffixes
-        )
-        aliases = list(final.get("alias_of_item_id") or [])
-        final["alias_of_item_id"] = aliases + [ITEMEMB_ID_FIELD] * (ITEMEMB_ID_FIELD not in aliases)
+        for key, value in (
+            ("additional_feat_suffix", ITEMEMB_SUFFIX),
+            ("alias_of_item_id", ITEMEMB_ID_FIELD),
+        ):
+            values = list(final.get(key) or [])
+            if value not in values:
+                values.append(value)
+            final[key] = values
         final["preload_weight"] = {
             **(final.get("preload_weight") or {}),
             ITEMEMB_ID_FIELD: ITEMEMB_VECTOR_FIELD,

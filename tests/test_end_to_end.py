@@ -151,7 +151,6 @@ class AlphaFuseNARM(NARM):
     """The README's recipe for AlphaFuse on another RecBole model, verbatim."""
 
     item_embedding_class = AlphaFuseItemEmbedding
-    uses_language_embeddings = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

@@ -2,8 +2,8 @@
 
 Any RecBole sequential model whose items enter through ``self.item_embedding`` (called on ids, and
 ``.weight`` for the full table) takes a strategy the same way: subclass it, name the strategy in
-``item_embedding_class``, set ``uses_language_embeddings``, and replace ``self.item_embedding``
-after RecBole's constructor. Its RecBole defaults still apply, then the strategy's yaml.
+``item_embedding_class`` (which also tells the Config to load the ``.itememb`` file), and replace
+``self.item_embedding`` after RecBole's constructor. Its RecBole defaults still apply, then the strategy's yaml.
 """
 
 from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec
@@ -22,7 +22,6 @@ class AlphaFuseGRU4Rec(GRU4Rec):
     """
 
     item_embedding_class = AlphaFuseItemEmbedding
-    uses_language_embeddings = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -39,7 +38,6 @@ class AlphaFuseBERT4Rec(BERT4Rec):
     """
 
     item_embedding_class = AlphaFuseItemEmbedding
-    uses_language_embeddings = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

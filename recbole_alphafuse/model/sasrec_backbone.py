@@ -19,12 +19,6 @@ class SASRecBackbone(SequentialRecommender):
 
     item_embedding_class = None
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # Read by Config, before any instance exists, to add the .itememb loading keys.
-        if cls.item_embedding_class is not None:
-            cls.uses_language_embeddings = cls.item_embedding_class.uses_language_embeddings
-
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
 
