@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.model.decomposition import decompose_language_space
+from recbole_alphafuse.model.decomposition import decompose_language_space, whitened_language
 
 
 @pytest.fixture
@@ -109,3 +109,12 @@ def test_rank_deficient_input_stays_finite():
 def test_bad_settings_are_refused(embeddings, kwargs, message):
     with pytest.raises(AlphaFuseError, match=message):
         decompose_language_space(embeddings, **kwargs)
+
+
+def test_whitened_language_keeps_padding_zero_and_scales_unit_variance(embeddings):
+    language = torch.cat([torch.zeros(1, 12, dtype=torch.float64), embeddings])
+    table = whitened_language(language, 5, scale=0.5)
+    assert table.shape == (201, 5) and table.dtype == torch.float32
+    assert torch.count_nonzero(table[0]) == 0
+    rows = table[1:].double()
+    assert torch.allclose(covariance(rows), 0.25 * torch.eye(5, dtype=torch.float64), atol=1e-5)

@@ -100,3 +100,12 @@ def decompose_language_space(
         floor = eigenvalues[0].clamp_min(1e-300) * 1e-12
         semantic = semantic / eigenvalues[:kept].clamp_min(floor).sqrt()
     return SemanticDecomposition(semantic, null_dim, eigenvalues, basis, mean)
+
+
+def whitened_language(language, width, scale=1.0):
+    """``[n_items, width]`` float32 table of the whitened top-``width`` principal coordinates of
+    the items' language vectors (row 0, [PAD], excluded from the statistics and kept zero), times
+    ``scale``: the no-null-space case of :func:`decompose_language_space`."""
+    table = torch.zeros(language.shape[0], width)
+    table[1:] = decompose_language_space(language[1:], width, null_dim=0).semantic * scale
+    return table

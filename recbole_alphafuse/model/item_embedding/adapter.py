@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbole_alphafuse.data.itememb import language_embeddings
-from recbole_alphafuse.model.decomposition import decompose_language_space
+from recbole_alphafuse.model.decomposition import whitened_language
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 
 
@@ -19,10 +19,7 @@ class AdapterItemEmbedding(ItemEmbedding):
     def __init__(self, language, hidden_size):
         super().__init__()
         if self.whiten:
-            whitened = decompose_language_space(
-                language[1:], language.shape[1], null_dim=0
-            ).semantic
-            language = torch.cat([language[:1], whitened.float()])
+            language = whitened_language(language, language.shape[1])
         self.register_buffer("language", language, persistent=False)
         self.hidden_size = hidden_size
         self.adapter = self.build_adapter(language.shape[1], hidden_size)

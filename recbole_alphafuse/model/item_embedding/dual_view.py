@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbole_alphafuse.data.itememb import language_embeddings
-from recbole_alphafuse.model.decomposition import decompose_language_space
+from recbole_alphafuse.model.decomposition import whitened_language
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 from recbole_alphafuse.model.loss import paired_info_nce
 
@@ -27,10 +27,8 @@ class DualViewItemEmbedding(ItemEmbedding):
         self.beta, self.temperature = beta, temperature
         self.register_buffer("language", language, persistent=False)
         self.id_view = nn.Embedding(language.shape[0], self.view_size, padding_idx=0)
-        reduced = decompose_language_space(language[1:], self.view_size, null_dim=0).semantic
         with torch.no_grad():
-            self.id_view.weight[1:] = (reduced * semantic_scale).float()
-            self.id_view.weight[0].zero_()
+            self.id_view.weight.copy_(whitened_language(language, self.view_size, semantic_scale))
         middle = (language.shape[1] + self.view_size) // 2
         self.adapter = nn.Sequential(
             nn.Linear(language.shape[1], middle), nn.GELU(), nn.Linear(middle, self.view_size)

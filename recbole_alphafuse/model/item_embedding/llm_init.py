@@ -6,7 +6,7 @@ from torch import nn
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.data.itememb import language_embeddings
-from recbole_alphafuse.model.decomposition import decompose_language_space
+from recbole_alphafuse.model.decomposition import whitened_language
 from recbole_alphafuse.model.item_embedding.id import IDItemEmbedding
 from recbole_alphafuse.model.loss import paired_info_nce
 
@@ -21,9 +21,8 @@ class LLMInitItemEmbedding(IDItemEmbedding):
 
     def __init__(self, language, hidden_size, semantic_scale=1.0):
         super().__init__(language.shape[0], hidden_size)
-        reduced = decompose_language_space(language[1:], hidden_size, null_dim=0).semantic
         with torch.no_grad():
-            self.embedding.weight[1:] = (reduced * semantic_scale).float()
+            self.embedding.weight.copy_(whitened_language(language, hidden_size, semantic_scale))
 
     @classmethod
     def from_config(cls, config, dataset, width=None):

@@ -1,9 +1,7 @@
 """Frozen whitened language embeddings, no ID part (iDreamRec's items)."""
 
-import torch
-
 from recbole_alphafuse.data.itememb import language_embeddings
-from recbole_alphafuse.model.decomposition import decompose_language_space
+from recbole_alphafuse.model.decomposition import whitened_language
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 
 
@@ -16,9 +14,7 @@ class WhitenedLanguageItemEmbedding(ItemEmbedding):
 
     def __init__(self, language, hidden_size, semantic_scale=1.0):
         super().__init__()
-        decomposition = decompose_language_space(language[1:], hidden_size, null_dim=0)
-        table = torch.zeros(language.shape[0], hidden_size)
-        table[1:] = (decomposition.semantic * semantic_scale).float()
+        table = whitened_language(language, hidden_size, semantic_scale)
         self.register_buffer("table", table, persistent=False)
 
     @classmethod
