@@ -6,8 +6,8 @@ from torch import nn
 class ItemEmbedding(nn.Module):
     """Base class of item-embedding strategies.
 
-    Subclasses implement ``forward(item_ids) -> [..., hidden_size]``, the ``weight`` property
-    (the whole table, row 0 = [PAD]) and ``from_config(config, dataset)``; they set
+    Subclasses implement ``forward(item_ids) -> [..., embedding_dim]``, the ``weight`` property
+    (the whole table, row 0 = [PAD]), ``embedding_dim`` and ``from_config(config, dataset)``; they set
     ``uses_language_embeddings`` when they read the dataset's ``.itememb`` vectors.
     """
 
@@ -29,4 +29,4 @@ class ItemEmbedding(nn.Module):
     @property
     def embedding_dim(self):
         """Width of the item vectors this strategy gives."""
-        return self.weight.shape[-1]
+        raise NotImplementedError

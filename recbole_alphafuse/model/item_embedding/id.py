@@ -19,6 +19,10 @@ class IDItemEmbedding(ItemEmbedding):
     def from_config(cls, config, dataset, width=None):
         return cls(dataset.item_num, width or config["hidden_size"], config["initializer_range"])
 
+    @property
+    def embedding_dim(self):
+        return self.embedding.embedding_dim
+
     def forward(self, item_ids):
         return self.embedding(item_ids)
 

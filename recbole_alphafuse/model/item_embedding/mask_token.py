@@ -18,6 +18,10 @@ class MaskTokenItemEmbedding(ItemEmbedding):
             torch.empty(items.embedding_dim).normal_(0.0, initializer_range)
         )
 
+    @property
+    def embedding_dim(self):
+        return self.items.embedding_dim
+
     def forward(self, item_ids):
         is_mask = (item_ids == self.n_items).unsqueeze(-1)
         embedded = self.items(item_ids.clamp_max(self.n_items - 1))

@@ -23,6 +23,10 @@ class WhitenedLanguageItemEmbedding(ItemEmbedding):
         width = width or config["hidden_size"] or language.shape[1]
         return cls(language, width, config["semantic_scale"])
 
+    @property
+    def embedding_dim(self):
+        return self.table.shape[1]
+
     def forward(self, item_ids):
         return self.table[item_ids]
 
