@@ -13,7 +13,7 @@ from recbole.data import create_dataset as recbole_create_dataset
 from recbole.data import data_preparation
 from recbole.utils import get_environment, init_logger, init_seed, set_color
 
-from recbole_alphafuse.config import Config, uses_language_embeddings
+from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.itememb import check_no_extra_items
 from recbole_alphafuse.data.prepare import prepare_dataset
 from recbole_alphafuse.trainer import load_checkpoint
@@ -22,11 +22,9 @@ from recbole_alphafuse.utils import get_trainer
 
 def create_dataset(config):
     """Prepare the dataset's files if needed, load it with RecBole and check its item vectors."""
-    uses_language = uses_language_embeddings(config.model_class)
-    prepare_dataset(config, uses_language)
+    prepare_dataset(config)
     dataset = recbole_create_dataset(config)
-    if uses_language:
-        check_no_extra_items(dataset)
+    check_no_extra_items(dataset)
     return dataset
 
 

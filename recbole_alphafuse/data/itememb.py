@@ -58,7 +58,8 @@ def check_no_extra_items(dataset):
     """Fail if the .itememb file holds item tokens that have no interaction.
 
     RecBole gives such tokens item ids anyway, so they would become ghost candidates in full
-    ranking. ``dataset`` is the whole (filtered, unsplit) RecBole Dataset.
+    ranking. ``dataset`` is the whole (filtered, unsplit) RecBole Dataset; without an .itememb
+    file there is nothing to check.
     """
     item_field = dataset.iid_field
     feat = getattr(dataset, f"{ITEMEMB_SUFFIX}_feat", None)

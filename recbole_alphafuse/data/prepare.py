@@ -8,6 +8,7 @@ from pathlib import Path
 import recbole
 
 from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.config import uses_language_embeddings
 from recbole_alphafuse.data.embed import embed_dataset
 from recbole_alphafuse.data.itememb import check_itememb_header, itememb_path
 
@@ -41,7 +42,7 @@ def copy_bundled_dataset(dataset_name, data_path):
     logger.info(f"prepared {dataset_name} in {data_path} from RecBole's bundled copy")
 
 
-def prepare_dataset(config, uses_language_embeddings):
+def prepare_dataset(config):
     """Ensure the atomic files of ``config['dataset']`` exist under ``config['data_path']``.
 
     Copies a RecBole-bundled dataset on first use and, for models that need them, builds the
@@ -55,7 +56,7 @@ def prepare_dataset(config, uses_language_embeddings):
             f"{inter} not found: put the RecBole atomic files of '{name}' in {data_path} "
             "or set data_path to the folder that holds the dataset folder."
         )
-    if not uses_language_embeddings:
+    if not uses_language_embeddings(config.model_class):
         return
     embeddings = itememb_path(data_path, name)
     if not embeddings.is_file():
