@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recbole.data import data_preparation  # noqa: E402
-from recbole.utils import init_seed  # noqa: E402
+from recbole.data import data_preparation
+from recbole.utils import init_seed
 
-from benchmarks.report import machine, timing_arguments, write_report  # noqa: E402
-from recbole_alphafuse.config import Config  # noqa: E402
-from recbole_alphafuse.quick_start import create_dataset  # noqa: E402
-from recbole_alphafuse.utils import get_trainer  # noqa: E402
+from benchmarks.report import machine, timing_arguments, write_report
+from recbole_alphafuse.config import Config
+from recbole_alphafuse.quick_start import create_dataset
+from recbole_alphafuse.utils import get_trainer
 
 MODELS = ("SASRec", "AlphaFuseSASRec")
 DIFFUSION_MODELS = ("DreamRec", "iDreamRec", "AlphaFuseDreamRec")

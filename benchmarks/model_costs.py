@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.efficiency import build, time_evaluation  # noqa: E402
-from benchmarks.report import machine, timing_arguments, write_report  # noqa: E402
-from recbole_alphafuse.utils import plugin_models  # noqa: E402
+from benchmarks.efficiency import build, time_evaluation
+from benchmarks.report import machine, timing_arguments, write_report
+from recbole_alphafuse.utils import plugin_models
 
 RECBOLE_MODELS = ["SASRec", "GRU4Rec", "BERT4Rec"]
 

@@ -19,8 +19,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.report import machine, write_report  # noqa: E402
-from recbole_alphafuse.quick_start import run  # noqa: E402
+from benchmarks.report import machine, write_report
+from recbole_alphafuse.quick_start import run
 
 
 def parse_variant(text):

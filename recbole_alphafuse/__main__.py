@@ -1,7 +1,11 @@
 """Command line of the plugin's data tools.
 
 python -m recbole_alphafuse embed --dataset NAME [--fields f1,f2] [--lm PATH] ...
+python -m recbole_alphafuse embed --dataset NAME --from-file F.npy|.pt|.pickle [--ids IDS]
 python -m recbole_alphafuse convert lcrec --input DIR --dataset NAME
+python -m recbole_alphafuse convert alphafuse --input DIR --dataset NAME [--embeddings FILE]
+python -m recbole_alphafuse convert amazon --reviews F --meta F --dataset NAME [--kcore 5]
+python -m recbole_alphafuse split cold-start --dataset NAME [--ratios 0.8,0.1,0.1] ...
 """
 
 import argparse
@@ -10,9 +14,11 @@ import sys
 from pathlib import Path
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.data.convert import convert_lcrec
+from recbole_alphafuse.data.byo import embed_from_file
+from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, convert_lcrec
 from recbole_alphafuse.data.embed import DEFAULT_ITEM_FIELD, embed_dataset
 from recbole_alphafuse.data.prepare import copy_bundled_dataset
+from recbole_alphafuse.data.split import split_cold_start
 
 
 def build_parser():
@@ -20,9 +26,10 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     embed = commands.add_parser(
         "embed",
-        help="encode item text into dataset/NAME/NAME.itememb",
+        help="encode item text (or take --from-file vectors) into dataset/NAME/NAME.itememb",
         description="Encode the text fields of NAME.item with a Hugging Face encoder (mean "
-        "pooling) and write NAME.itememb for exactly the items of NAME.inter.",
+        "pooling) and write NAME.itememb for exactly the items of NAME.inter; or, with "
+        "--from-file, take vectors made elsewhere.",
     )
     embed.add_argument("--dataset", required=True, help="dataset name (folder under --data-path)")
     embed.add_argument("--data-path", default="dataset", help="folder holding dataset folders")
@@ -37,13 +44,91 @@ def build_parser():
     embed.add_argument(
         "--device", choices=["cpu", "cuda"], default=None, help="default: cuda if present"
     )
+    embed.add_argument(
+        "--from-file",
+        default=None,
+        help="vectors made elsewhere instead of encoding: a 2-D array (.npy, .pt, .pickle) with "
+        "--ids, or a .pt/.pickle dict {item token: vector}",
+    )
+    embed.add_argument(
+        "--ids", default=None, help="text file: the item token of array row i on line i"
+    )
 
     convert = commands.add_parser("convert", help="convert another layout to atomic files")
-    convert.add_argument("layout", choices=["lcrec"], help="lcrec: X.inter.json + X.item.json")
-    convert.add_argument("--input", required=True, help="folder of the source files")
-    convert.add_argument("--dataset", required=True, help="name of the atomic dataset to write")
-    convert.add_argument("--data-path", default="dataset", help="folder holding dataset folders")
+    layouts = convert.add_subparsers(dest="layout", required=True)
+    lcrec = layouts.add_parser("lcrec", help="X.inter.json + X.item.json of LC-Rec")
+    alphafuse = layouts.add_parser(
+        "alphafuse",
+        help="AlphaFuse / DreamRec / PreferDiff pickled DataFrames -> pre-split dataset",
+        description="Convert train_data.df, val_data.df, test_data.df, data_statis.df and "
+        "<model>_emb.pickle into NAME.{train,valid,test}.inter (one example a row), NAME.yaml "
+        "and NAME.itememb.",
+    )
+    amazon = layouts.add_parser(
+        "amazon",
+        help="raw Amazon review + metadata JSON lines (.gz or plain) -> k-core .inter/.item",
+    )
+    for layout in (lcrec, alphafuse):
+        layout.add_argument("--input", required=True, help="folder of the source files")
+    alphafuse.add_argument(
+        "--embeddings", default=None, help="item vector file (default: the one *_emb.pickle)"
+    )
+    amazon.add_argument("--reviews", required=True, help="reviews file (reviewerID, asin, ...)")
+    amazon.add_argument("--meta", required=True, help="metadata file (asin, title, ...)")
+    amazon.add_argument(
+        "--kcore", type=int, default=5, help="fewest interactions per user and item (default 5)"
+    )
+    for layout in (lcrec, alphafuse, amazon):
+        layout.add_argument("--dataset", required=True, help="name of the dataset to write")
+        layout.add_argument("--data-path", default="dataset", help="folder holding datasets")
+
+    split = commands.add_parser(
+        "split",
+        help="write a pre-split protocol dataset (NAME-cold)",
+        description="cold-start: split the users of NAME 80/10/10 with no overlap into "
+        "dataset/NAME-cold (one (history, next item) example per validation/test user, every "
+        "example of the training users), with the item text and vectors; then "
+        "`python run_recbole.py --model=M --dataset=NAME-cold` runs the cold-start protocol.",
+    )
+    split.add_argument("protocol", choices=["cold-start"])
+    split.add_argument("--dataset", required=True, help="source dataset name")
+    split.add_argument("--data-path", default="dataset", help="folder holding dataset folders")
+    split.add_argument(
+        "--ratios", default="0.8,0.1,0.1", help="train,valid,test shares of the users"
+    )
+    split.add_argument("--max-history", type=int, default=10, help="longest history per example")
+    split.add_argument("--seed", type=int, default=2020, help="seed of the user shuffle")
+    split.add_argument("--output", default=None, help="name of the new dataset (default NAME-cold)")
     return parser
+
+
+def _ratios(text):
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise AlphaFuseError(f"--ratios must look like 0.8,0.1,0.1, got '{text}'.") from None
+
+
+def _convert(args):
+    if args.layout == "lcrec":
+        convert_lcrec(args.input, args.data_path, args.dataset)
+    elif args.layout == "alphafuse":
+        convert_alphafuse(args.input, args.data_path, args.dataset, args.embeddings)
+    else:
+        convert_amazon(args.reviews, args.meta, args.data_path, args.dataset, args.kcore)
+
+
+def _check_from_file_options(args):
+    if not args.from_file:
+        raise AlphaFuseError("--ids names the rows of --from-file FILE: pass both.")
+    encoder_options = [
+        option for option, value in (("--fields", args.fields), ("--lm", args.lm)) if value
+    ]
+    if encoder_options:
+        raise AlphaFuseError(
+            f"{encoder_options} choose how text is encoded; --from-file takes finished vectors: "
+            "leave them out."
+        )
 
 
 def main(argv=None):
@@ -52,9 +137,24 @@ def main(argv=None):
     data_path = Path(args.data_path) / args.dataset
     try:
         if args.command == "convert":
-            convert_lcrec(args.input, args.data_path, args.dataset)
+            _convert(args)
+            return
+        if args.command == "split":
+            copy_bundled_dataset(args.dataset, data_path)
+            split_cold_start(
+                args.data_path,
+                args.dataset,
+                ratios=_ratios(args.ratios),
+                max_history=args.max_history,
+                seed=args.seed,
+                target_name=args.output,
+            )
             return
         copy_bundled_dataset(args.dataset, data_path)
+        if args.from_file or args.ids:
+            _check_from_file_options(args)
+            embed_from_file(data_path, args.dataset, args.from_file, args.ids, args.item_field)
+            return
         embed_dataset(
             data_path,
             args.dataset,

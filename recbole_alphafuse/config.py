@@ -52,8 +52,9 @@ class Config(RecBoleConfig):
     On top of RecBole's behaviour:
 
     - ``model`` resolves plugin models as well as RecBole's, and the plugin's yaml defaults
-      (:func:`default_files`, then ``properties/dataset/<dataset>.yaml``) are merged after
-      RecBole's own;
+      (:func:`default_files`, then ``properties/dataset/<dataset>.yaml``, then the dataset
+      folder's own ``<data_path>/<dataset>/<dataset>.yaml``, e.g. the benchmark-file settings
+      that ``split`` writes) are merged after RecBole's own, below the user's settings;
     - ``ml-100k`` is read from ``<data_path>/ml-100k`` (prepared there from RecBole's bundled copy)
       instead of RecBole's package folder, so its language embeddings can live beside it;
     - models that use language embeddings get the ``.itememb`` loading keys
@@ -76,12 +77,18 @@ class Config(RecBoleConfig):
                 f"the plugin's yaml defaults are missing ({PROPERTIES_DIR}): install it from a "
                 "clone of the repository with `pip install -e .`."
             )
-        for path in default_files(model_class):
+        for path in [PROPERTIES_DIR / "overall.yaml", *default_files(model_class)]:
             self._update_internal_config_dict(str(path))
-        dataset_file = PROPERTIES_DIR / "dataset" / f"{dataset}.yaml"
-        if dataset_file.is_file():
-            loaded = self._update_internal_config_dict(str(dataset_file)) or {}
-            self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
+        data_root = self.external_config_dict.get("data_path", self.internal_config_dict["data_path"])
+        for dataset_file in (
+            PROPERTIES_DIR / "dataset" / f"{dataset}.yaml",
+            Path(data_root) / dataset / f"{dataset}.yaml",
+        ):
+            if dataset_file.is_file():
+                loaded = self._update_internal_config_dict(str(dataset_file)) or {}
+                self.parameters["Dataset"] += [
+                    k for k in loaded if k not in self.parameters["Dataset"]
+                ]
 
     def _get_final_config_dict(self):
         final = super()._get_final_config_dict()

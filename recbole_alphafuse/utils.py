@@ -1,7 +1,7 @@
 """Model and trainer lookup: the plugin's registry first, then RecBole's own."""
 
 import importlib
-from functools import lru_cache
+from functools import cache
 
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
@@ -31,12 +31,16 @@ def get_model(model_name):
 
 
 def get_trainer(model_type, model_name):
-    """Return RecBole's trainer for the model, able to reload the plugin's own checkpoints."""
+    """Return RecBole's trainer for the model, able to reload the plugin's own checkpoints and
+    to report long-tail group metrics."""
     return _trusted_trainer(recbole_get_trainer(model_type, model_name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _trusted_trainer(trainer_class):
+    from recbole_alphafuse.evaluation import GroupMetricsMixin
     from recbole_alphafuse.trainer import TrustedCheckpointMixin
 
-    return type(trainer_class.__name__, (TrustedCheckpointMixin, trainer_class), {})
+    return type(
+        trainer_class.__name__, (TrustedCheckpointMixin, GroupMetricsMixin, trainer_class), {}
+    )

@@ -8,6 +8,8 @@ import pandas as pd
 from recbole_alphafuse import AlphaFuseError
 
 TEXT_TYPES = ("token", "token_seq")
+# The files of a pre-split dataset, NAME.<split>.inter, as RecBole's benchmark_filename names them.
+BENCHMARK_SPLITS = ("train", "valid", "test")
 
 
 def read_atomic(path, usecols=None):
@@ -43,3 +45,25 @@ def read_atomic(path, usecols=None):
     )
     frame.columns = [column.partition(":")[0] for column in frame.columns]
     return frame, types
+
+
+def interaction_item_tokens(data_path, dataset_name, item_field="item_id"):
+    """Item tokens of a dataset's interactions, in first-seen order.
+
+    Reads ``NAME.inter``, or else the benchmark files ``NAME.{train,valid,test}.inter`` (their
+    histories ``<item_field>_list`` and targets) written by ``split`` and ``convert``.
+    """
+    data_path = Path(data_path)
+    single = data_path / f"{dataset_name}.inter"
+    benchmark = [data_path / f"{dataset_name}.{split}.inter" for split in BENCHMARK_SPLITS]
+    if single.is_file() or not all(path.is_file() for path in benchmark):
+        inter, _ = read_atomic(single, usecols=[item_field])
+        return list(dict.fromkeys(inter[item_field]))
+    list_field = f"{item_field}_list"
+    tokens = {}
+    for path in benchmark:
+        inter, _ = read_atomic(path, usecols=[list_field, item_field])
+        for history, target in zip(inter[list_field], inter[item_field]):
+            tokens.update(dict.fromkeys(history.split()))
+            tokens[target] = None
+    return list(tokens)

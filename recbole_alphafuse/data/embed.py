@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.data.atomic import TEXT_TYPES, read_atomic
+from recbole_alphafuse.data.atomic import TEXT_TYPES, interaction_item_tokens, read_atomic
 from recbole_alphafuse.data.itememb import itememb_path, write_itememb
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ def item_texts(data_path, dataset_name, fields=None, item_field=DEFAULT_ITEM_FIE
         (list of item tokens, list of texts)
     """
     data_path = Path(data_path)
-    inter, _ = read_atomic(data_path / f"{dataset_name}.inter", usecols=[item_field])
     items, item_types = read_atomic(data_path / f"{dataset_name}.item")
     if item_field not in items.columns:
         raise AlphaFuseError(f"{data_path / dataset_name}.item has no '{item_field}' field.")
@@ -47,7 +46,7 @@ def item_texts(data_path, dataset_name, fields=None, item_field=DEFAULT_ITEM_FIE
             f"{data_path / dataset_name}.item has no text field(s) {absent or fields}; "
             f"choose --fields among {[f for f in items.columns if f != item_field]}."
         )
-    tokens = list(dict.fromkeys(inter[item_field]))
+    tokens = interaction_item_tokens(data_path, dataset_name, item_field)
     items = items.drop_duplicates(item_field).set_index(item_field)
     unknown = [t for t in tokens if t not in items.index]
     if unknown:

@@ -36,8 +36,7 @@ def write_itememb(path, tokens, vectors):
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(HEADER + "\n")
-            for token, vector in zip(tokens, vectors):
-                f.write(f"{token}\t{' '.join(f'{v:.7g}' for v in vector)}\n")
+            f.writelines(f"{token}\t{' '.join(f'{v:.7g}' for v in vector)}\n" for token, vector in zip(tokens, vectors))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -67,6 +66,11 @@ def check_no_extra_items(dataset):
         return
     with_vectors = set(feat[ITEMEMB_ID_FIELD].tolist())
     interacted = set(dataset.inter_feat[item_field].tolist())
+    history_field = item_field + dataset.config["LIST_SUFFIX"]
+    if history_field in dataset.inter_feat:
+        # Pre-split benchmark files: items may appear in histories only.
+        for history in dataset.inter_feat[history_field]:
+            interacted.update(np.asarray(history).tolist())
     extra = sorted(with_vectors - interacted)
     if extra:
         raise AlphaFuseError(

@@ -50,12 +50,14 @@ def prepare_dataset(config):
     """
     name, data_path = config["dataset"], Path(config["data_path"])
     copy_bundled_dataset(name, data_path)
-    inter = data_path / f"{name}.inter"
-    if not inter.is_file():
-        raise AlphaFuseError(
-            f"{inter} not found: put the RecBole atomic files of '{name}' in {data_path} "
-            "or set data_path to the folder that holds the dataset folder."
-        )
+    benchmark = config["benchmark_filename"]
+    for part in benchmark or [""]:
+        inter = data_path / f"{name}{'.' + part if part else ''}.inter"
+        if not inter.is_file():
+            raise AlphaFuseError(
+                f"{inter} not found: put the RecBole atomic files of '{name}' in {data_path} "
+                "or set data_path to the folder that holds the dataset folder."
+            )
     if not uses_language_embeddings(config.model_class):
         return
     embeddings = itememb_path(data_path, name)

@@ -24,15 +24,15 @@ from recbole_alphafuse.model.item_embedding.whitened import (
 )
 
 __all__ = [
-    "ItemEmbedding",
-    "IDItemEmbedding",
     "AlphaFuseItemEmbedding",
-    "WhitenedLanguageItemEmbedding",
+    "DualViewItemEmbedding",
+    "IDItemEmbedding",
+    "ItemEmbedding",
+    "LLMInitItemEmbedding",
     "MaskTokenItemEmbedding",
     "MoRecItemEmbedding",
-    "WhitenRecItemEmbedding",
-    "UniSRecItemEmbedding",
-    "LLMInitItemEmbedding",
     "RLMRecItemEmbedding",
-    "DualViewItemEmbedding",
+    "UniSRecItemEmbedding",
+    "WhitenRecItemEmbedding",
+    "WhitenedLanguageItemEmbedding",
 ]

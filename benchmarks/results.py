@@ -1,0 +1,230 @@
+"""The results table: models x datasets x seeds, test metrics as markdown, CSV and a plot.
+
+    python benchmarks/results.py --datasets office office-cold \
+        --models SASRec AlphaFuseSASRec LLMInit "AlphaFuseSASRec:null_dim=16" \
+        --seeds 2020 2021 2022 --config_files benchmarks/cpu.yaml --jobs 2 \
+        --out benchmarks/results/office
+
+A model is ``Name`` or ``Name:key=value,key=value`` (values read as YAML) for ablations. The
+protocol is the dataset's: RecBole's leave-one-out for a plain dataset, the user-disjoint
+cold-start split for a ``NAME-cold`` dataset written by ``python -m recbole_alphafuse split``.
+Each run trains with early stopping on the validation metric and reports the test metrics of
+the best epoch (with ``group_metrics: True`` in the config, the tail/head groups too).
+
+Writes ``OUT.csv`` (one row per run, appended as runs finish: an interrupted table resumes where
+it stopped), ``OUT.md`` (mean and standard deviation over seeds) and ``OUT.png`` (the first
+metric, mean and standard deviation). ``--jobs N`` runs N trainings at once, each on
+cores / N threads.
+"""
+
+import argparse
+import csv
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.report import machine, write_report
+
+RUN_FIELDS = ["dataset", "model", "seed", "seconds", "best_valid_score"]
+
+
+def parse_model(text):
+    """``Name:key=value,...`` -> (Name, {key: value})."""
+    name, _, settings = text.partition(":")
+    overrides = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    return name, overrides
+
+
+def protocol(dataset, config_files):
+    from recbole_alphafuse.config import Config
+
+    config = Config(model="SASRec", dataset=dataset, config_file_list=config_files)
+    return "cold-start users" if config["benchmark_filename"] else "warm, leave-one-out"
+
+
+def _limit_threads(threads):
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def train_and_test(dataset, model, seed, config_files):
+    """One run in a worker process: a row of the CSV."""
+    from recbole_alphafuse.quick_start import run
+
+    name, overrides = parse_model(model)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as checkpoints:
+        result = run(
+            model=name,
+            dataset=dataset,
+            config_file_list=config_files,
+            config_dict={**overrides, "seed": seed, "checkpoint_dir": checkpoints},
+        )
+    return {
+        "dataset": dataset,
+        "model": model,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - start, 1),
+        "best_valid_score": result["best_valid_score"],
+        **result["test_result"],
+    }
+
+
+def read_runs(path):
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_run(path, row, fields):
+    new = not path.is_file()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def summarize(runs, datasets, models, metrics):
+    """{(dataset, model): {metric: (mean, std, n)}} over seeds."""
+    summary = {}
+    for dataset in datasets:
+        for model in models:
+            chosen = [r for r in runs if r["dataset"] == dataset and r["model"] == model]
+            if not chosen:
+                continue
+            summary[dataset, model] = {}
+            for metric in metrics:
+                values = [float(r[metric]) for r in chosen if r.get(metric) not in (None, "")]
+                if values:
+                    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+                    summary[dataset, model][metric] = (statistics.mean(values), spread, len(values))
+    return summary
+
+
+def markdown(summary, datasets, models, metrics, protocols, command):
+    lines = [
+        f"Command: `{command}`",
+        f"Machine: {machine()}.",
+        "Test metrics at the best validation epoch: mean ± standard deviation over seeds (n runs); "
+        f"the last column is the first metric relative to {models[0]}.",
+    ]
+    for dataset in datasets:
+        lines += [
+            "",
+            f"### {dataset} ({protocols[dataset]})",
+            "",
+            "| model | n | " + " | ".join(metrics) + f" | {metrics[0]} vs {models[0]} |",
+            "|---|---|" + "---|" * (len(metrics) + 1),
+        ]
+        reference = summary.get((dataset, models[0]), {}).get(metrics[0])
+        for model in models:
+            row = summary.get((dataset, model))
+            if not row:
+                continue
+            cells = [f"{row[m][0]:.4f} ± {row[m][1]:.4f}" if m in row else "-" for m in metrics]
+            n = max(value[2] for value in row.values())
+            ratio = "-"
+            if reference and reference[0] > 0 and metrics[0] in row:
+                ratio = f"{row[metrics[0]][0] / reference[0] - 1:+.1%}"
+            lines.append(f"| {model} | {n} | " + " | ".join(cells) + f" | {ratio} |")
+    return lines
+
+
+def plot(summary, datasets, models, metric, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = 0.8 / len(models)
+    figure, axes = plt.subplots(figsize=(max(6, 1.2 * len(datasets) * len(models) / 3), 4))
+    for index, model in enumerate(models):
+        means = [summary.get((d, model), {}).get(metric, (0, 0, 0))[0] for d in datasets]
+        spreads = [summary.get((d, model), {}).get(metric, (0, 0, 0))[1] for d in datasets]
+        positions = [d + (index - (len(models) - 1) / 2) * width for d in range(len(datasets))]
+        axes.bar(positions, means, width, yerr=spreads, capsize=2, label=model)
+    axes.set_xticks(range(len(datasets)), datasets)
+    axes.set_ylabel(metric)
+    axes.legend(fontsize="small", ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", required=True)
+    parser.add_argument("--models", nargs="+", required=True)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[2020, 2021, 2022])
+    parser.add_argument("--config_files", nargs="*", default=[])
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        default=["ndcg@10", "hit@10", "mrr@10", "tail_item/ndcg@10", "head_item/ndcg@10"],
+    )
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", required=True, help="path prefix of the .csv, .md and .png")
+    args = parser.parse_args()
+    command = "python " + " ".join(sys.argv)
+    sys.argv = sys.argv[:1]  # RecBole's Config would read the flags above as config keys
+    config_files = args.config_files or None
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    csv_path = out.with_suffix(".csv")
+
+    protocols = {dataset: protocol(dataset, config_files) for dataset in args.datasets}
+    runs = read_runs(csv_path)
+    done = {(r["dataset"], r["model"], int(r["seed"])) for r in runs}
+    todo = [
+        (dataset, model, seed)
+        for dataset in args.datasets
+        for model in args.models
+        for seed in args.seeds
+        if (dataset, model, seed) not in done
+    ]
+    fields = list(runs[0]) if runs else None
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    print(f"{len(todo)} runs to do ({len(done)} already in {csv_path}), {args.jobs} at a time")
+    with ProcessPoolExecutor(
+        args.jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_limit_threads,
+        initargs=(threads,),
+    ) as pool:
+        futures = {pool.submit(train_and_test, *task, config_files): task for task in todo}
+        for future in as_completed(futures):
+            row = future.result()
+            fields = fields or RUN_FIELDS + [k for k in row if k not in RUN_FIELDS]
+            append_run(csv_path, row, fields)
+            runs.append({key: str(value) for key, value in row.items()})
+            print(
+                f"{row['dataset']} {row['model']} seed={row['seed']}: "
+                f"ndcg@10={row.get('ndcg@10')} ({row['seconds']}s)",
+                flush=True,
+            )
+
+    summary = summarize(runs, args.datasets, args.models, args.metrics)
+    write_report(
+        out.with_suffix(".md"),
+        markdown(summary, args.datasets, args.models, args.metrics, protocols, command),
+    )
+    plot(summary, args.datasets, args.models, args.metrics[0], out.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Long-tail group metrics: every ranking metric also for tail/head target items and users.
+
+With ``group_metrics: True`` each full-ranking evaluation of a sequential model adds, next to
+RecBole's overall metrics, the same metrics over four groups of evaluated examples, under keys
+such as ``tail_item/ndcg@10``:
+
+- ``tail_item`` / ``head_item``: the target item is among the least popular ``tail_item_ratio``
+  of items (popularity = its number of training examples as target; ties broken by item id), or
+  at most ``tail_item_threshold`` popular when that is set;
+- ``tail_user`` / ``head_user``: the example's history has at most ``tail_user_threshold`` items.
+
+Every example has one target, so ``hit``, ``recall``, ``ndcg``, ``mrr`` and ``precision`` follow
+from the target's position in the same top-k list that RecBole's evaluator ranks.
+"""
+
+import numpy as np
+import torch
+from recbole.utils import ModelType
+
+from recbole_alphafuse import AlphaFuseError
+
+GROUPS = ("tail_item", "head_item", "tail_user", "head_user")
+SINGLE_TARGET_METRICS = ("hit", "recall", "ndcg", "mrr", "precision")
+
+
+def target_ranks(scores, targets, depth):
+    """0-based position of each row's target in the row's top ``depth`` scores (``depth`` if absent).
+
+    Uses ``torch.topk`` exactly as RecBole's Collector does, so ties resolve the same way.
+    """
+    _, top = torch.topk(scores, depth, dim=-1)
+    found = top == targets.unsqueeze(-1)
+    return torch.where(found.any(-1), found.int().argmax(-1), depth)
+
+
+def single_target_metrics(ranks, metrics, topk):
+    """RecBole's value of each metric@k for examples with one target at 0-based ``ranks``."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    values = {}
+    for k in topk:
+        hit = ranks < k
+        per_metric = {
+            "hit": hit,
+            "recall": hit,
+            "precision": hit / k,
+            "ndcg": np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0),
+            "mrr": np.where(hit, 1.0 / (ranks + 1.0), 0.0),
+        }
+        for metric in metrics:
+            values[f"{metric}@{k}"] = float(per_metric[metric].mean())
+    return values
+
+
+def tail_items(item_popularity, ratio=0.8, threshold=None):
+    """Boolean mask over item ids (0 = [PAD] excluded) of the tail items."""
+    popularity = np.asarray(item_popularity)
+    tail = np.zeros(len(popularity), dtype=bool)
+    if threshold is not None:
+        tail[1:] = popularity[1:] <= threshold
+    else:
+        order = np.argsort(popularity[1:], kind="stable") + 1
+        tail[order[: int(round(ratio * len(order)))]] = True
+    return tail
+
+
+class GroupReference:
+    """What the groups are defined by: training popularity of items and the thresholds."""
+
+    def __init__(self, config, train_dataset):
+        if config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
+            raise AlphaFuseError(
+                "group_metrics needs a sequential model (one target item per example); "
+                f"{config['model']} is not one. Set group_metrics: False."
+            )
+        ratio = config["tail_item_ratio"]
+        if config["tail_item_threshold"] is None and not 0 < ratio < 1:
+            raise AlphaFuseError(f"tail_item_ratio must lie in (0, 1), got {ratio}.")
+        popularity = np.bincount(
+            train_dataset.inter_feat[train_dataset.iid_field].numpy(),
+            minlength=train_dataset.item_num,
+        )
+        self.tail_item = torch.from_numpy(
+            tail_items(popularity, ratio, config["tail_item_threshold"])
+        )
+        self.tail_user_threshold = config["tail_user_threshold"]
+        self.seq_len_field = config["ITEM_LIST_LENGTH_FIELD"]
+
+
+class GroupCollector:
+    """Collects each evaluated example's target rank and groups, then computes group metrics."""
+
+    def __init__(self, reference, config):
+        self.reference = reference
+        self.metrics = [m.lower() for m in config["metrics"] if m.lower() in SINGLE_TARGET_METRICS]
+        self.topk = config["topk"]
+        self.decimals = config["metric_decimal_place"]
+        self.ranks, self.tail_item, self.tail_user = [], [], []
+
+    def collect(self, interaction, scores, positive_i):
+        targets = positive_i.to(scores.device)
+        self.ranks.append(target_ranks(scores, targets, max(self.topk)).cpu())
+        self.tail_item.append(self.reference.tail_item[targets.cpu()])
+        history = interaction[self.reference.seq_len_field].cpu()
+        self.tail_user.append(history <= self.reference.tail_user_threshold)
+
+    def result(self):
+        ranks = torch.cat(self.ranks).numpy()
+        tail_item, tail_user = torch.cat(self.tail_item).numpy(), torch.cat(self.tail_user).numpy()
+        result = {}
+        for group, members in zip(GROUPS, (tail_item, ~tail_item, tail_user, ~tail_user)):
+            if not members.any():
+                continue
+            for name, value in single_target_metrics(ranks[members], self.metrics, self.topk).items():
+                result[f"{group}/{name}"] = round(value, self.decimals)
+            result[f"{group}/share"] = round(float(members.mean()), self.decimals)
+        return result
+
+
+class GroupMetricsMixin:
+    """Put in front of a RecBole trainer: adds the group metrics to every full-ranking evaluation.
+
+    The item groups come from the training data given to ``fit``; to evaluate without training
+    (a reloaded model), call :meth:`set_group_reference` with the training dataloader first.
+    """
+
+    group_reference = None
+    _group_collector = None
+
+    def set_group_reference(self, train_data):
+        self.group_reference = GroupReference(self.config, train_data.dataset)
+
+    def fit(self, train_data, *args, **kwargs):
+        if self.config["group_metrics"]:
+            self.set_group_reference(train_data)
+        return super().fit(train_data, *args, **kwargs)
+
+    def _full_sort_batch_eval(self, batched_data):
+        interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        if self._group_collector is not None:
+            self._group_collector.collect(interaction, scores, positive_i)
+        return interaction, scores, positive_u, positive_i
+
+    def evaluate(self, eval_data, *args, **kwargs):
+        if not (self.config["group_metrics"] and eval_data):
+            return super().evaluate(eval_data, *args, **kwargs)
+        if self.group_reference is None:
+            raise AlphaFuseError(
+                "group_metrics: the trainer has no training data to rank item popularity by; "
+                "call trainer.set_group_reference(train_data) before evaluate."
+            )
+        self._group_collector = GroupCollector(self.group_reference, self.config)
+        try:
+            result = super().evaluate(eval_data, *args, **kwargs)
+            result.update(self._group_collector.result())
+        finally:
+            self._group_collector = None
+        return result
