@@ -10,6 +10,7 @@ import yaml
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.__main__ import main
+from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.atomic import read_atomic
 from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, convert_lcrec
 
@@ -51,6 +52,17 @@ def test_lcrec_keeps_order_and_every_text_field(lcrec, tmp_path):
     row = item.set_index("item_id")
     assert row.loc["0", "title"] == "Red stapler" and row.loc["1", "description"] == "smooth ink"
     assert row.loc["1", "brand"] == ""
+    # The dataset's own settings load the order column, so RecBole needs no load_col from the user.
+    config = Config(model="SASRec", dataset="tiny", config_dict={"data_path": str(tmp_path)})
+    assert config["load_col"]["inter"] == ["user_id", "item_id", "timestamp"]
+
+
+def test_converting_again_removes_the_stale_vectors(lcrec, tmp_path):
+    convert_lcrec(lcrec, tmp_path, "tiny")
+    stale = tmp_path / "tiny" / "tiny.itememb"
+    stale.write_text("iid:token\titem_emb:float_seq\n0\t1 2\n")
+    convert_lcrec(lcrec, tmp_path, "tiny")
+    assert not stale.exists()
 
 
 def test_lcrec_refuses_items_without_text_entry(lcrec, tmp_path):

@@ -19,17 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.config import ITEMEMB_SUFFIX
 from recbole_alphafuse.data.atomic import BENCHMARK_SPLITS
 from recbole_alphafuse.data.byo import UNREADABLE_FILE_ERRORS, as_matrix, load_vector_file
-from recbole_alphafuse.data.itememb import write_itememb
+from recbole_alphafuse.data.itememb import itememb_path, write_itememb
 from recbole_alphafuse.data.split import (
     ITEM_FIELD,
     ITEM_LIST_FIELD,
     USER_FIELD,
     benchmark_items,
+    dataset_settings_path,
     write_benchmark_dataset,
 )
 
@@ -53,19 +55,32 @@ def _single(folder, pattern, fix=""):
 
 
 def _write_frames(frames, folder, dataset_name):
-    """Write ``{suffix: DataFrame}`` with ``field:type`` columns; all files appear or none."""
+    """Write ``{suffix: DataFrame}`` with ``field:type`` columns; all files appear or none.
+
+    Also writes ``NAME.yaml`` loading every .inter field (RecBole's default for a dataset of its
+    own loads no timestamp, which sequential models sort by) and removes a ``NAME.itememb`` left
+    from an earlier conversion, whose items may no longer match.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    settings = {"load_col": {"inter": [c.partition(":")[0] for c in frames["inter"].columns]}}
     written = []
     try:
         for suffix, frame in frames.items():
             tmp = folder / f".{dataset_name}.{suffix}.{os.getpid()}.tmp"
             written.append((tmp, folder / f"{dataset_name}.{suffix}"))
             frame.to_csv(tmp, sep="\t", index=False, quoting=csv.QUOTE_NONE)
+        tmp = folder / f".{dataset_name}.yaml.{os.getpid()}.tmp"
+        written.append((tmp, dataset_settings_path(folder, dataset_name)))
+        tmp.write_text(yaml.safe_dump(settings, sort_keys=False))
         for tmp, target in written:
             os.replace(tmp, target)
     finally:
         for tmp, _ in written:
             tmp.unlink(missing_ok=True)
+    stale = itememb_path(folder, dataset_name)
+    if stale.is_file():
+        stale.unlink()
+        logger.info(f"removed {stale} of an earlier conversion: run `embed` again")
 
 
 def convert_lcrec(input_dir, data_root, dataset_name):

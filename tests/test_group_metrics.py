@@ -1,0 +1,97 @@
+"""Long-tail group metrics: RecBole's metric values per group of examples, from the same top-k."""
+
+import numpy as np
+import pytest
+import torch
+from recbole.evaluator.collector import DataStruct
+from recbole.evaluator.metrics import MRR, NDCG, Hit, Precision, Recall
+
+from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.evaluation import single_target_metrics, tail_items, target_ranks
+from recbole_alphafuse.utils import get_trainer
+from tests.conftest import build_model
+
+RECBOLE_METRICS = {"hit": Hit, "recall": Recall, "ndcg": NDCG, "mrr": MRR, "precision": Precision}
+
+
+def test_target_ranks_follow_topk_including_ties():
+    scores = torch.tensor(
+        [
+            [-np.inf, 0.9, 0.5, 0.1, 0.3],
+            [-np.inf, 0.2, 0.2, 0.2, 0.9],
+            [-np.inf, 0.1, 0.2, 0.3, 0.4],
+        ]
+    )
+    targets = torch.tensor([2, 3, 1])
+    ranks = target_ranks(scores, targets, depth=3)
+    _, top = torch.topk(scores, 3, dim=-1)
+    expected = [row.tolist().index(t) if t in row else 3 for row, t in zip(top, targets.tolist())]
+    assert ranks.tolist() == expected
+    assert ranks[0] == 1 and ranks[2] == 3  # second best; absent from the top 3
+
+
+def test_single_target_metrics_equal_recboles_metrics(monkeypatch):
+    monkeypatch.setattr(np, "float", np.float64, raising=False)  # as RecBole's Config does
+    rng = np.random.default_rng(0)
+    ranks = rng.integers(0, 25, size=200)  # 20 = "not in the top 20"
+    depth = 20
+    # RecBole's evaluator input: the hit matrix of each row's top 20, then the row's positives.
+    hits = torch.zeros((len(ranks), depth + 1), dtype=torch.int)
+    inside = ranks < depth
+    hits[np.flatnonzero(inside), ranks[inside]] = 1
+    hits[:, depth] = 1
+    struct = DataStruct()
+    struct.set("rec.topk", hits)
+    topk = [5, 10, 20]
+    ours = single_target_metrics(np.minimum(ranks, depth), list(RECBOLE_METRICS), topk)
+    for name, metric_class in RECBOLE_METRICS.items():
+        theirs = metric_class({"topk": topk, "metric_decimal_place": 6}).calculate_metric(struct)
+        for k in topk:
+            assert round(ours[f"{name}@{k}"], 6) == theirs[f"{name}@{k}"]
+
+
+def test_tail_items_by_ratio_and_by_threshold():
+    popularity = np.array([0, 5, 1, 1, 9, 3, 0, 2, 7, 4, 1])  # item 0 is [PAD]
+    tail = tail_items(popularity, ratio=0.8)
+    assert not tail[0] and tail.sum() == 8
+    assert set(np.flatnonzero(~tail)) == {0, 4, 8}  # the two most popular stay head
+    tail = tail_items(popularity, threshold=1)
+    assert set(np.flatnonzero(tail)) == {2, 3, 6, 10}
+
+
+def test_groups_partition_the_overall_metrics(slice_root, workdir):
+    config, model, train, valid = build_model(
+        slice_root,
+        "AlphaFuseSASRec",
+        group_metrics=True,
+        MAX_ITEM_LIST_LENGTH=50,
+        tail_user_threshold=40,
+    )
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.fit(train, valid, saved=False, show_progress=False)
+    result = trainer.evaluate(valid, load_best_model=False)
+    for kind in ("item", "user"):
+        tail, head = f"tail_{kind}", f"head_{kind}"
+        assert result[f"{tail}/share"] + result[f"{head}/share"] == pytest.approx(1.0, abs=1e-4)
+        for metric in ("ndcg@10", "hit@10", "mrr@10"):
+            combined = (
+                result[f"{tail}/share"] * result[f"{tail}/{metric}"]
+                + result[f"{head}/share"] * result[f"{head}/{metric}"]
+            )
+            assert combined == pytest.approx(result[metric], abs=2e-4)
+
+
+def test_group_metrics_need_training_data_or_a_reference(slice_root, workdir):
+    config, model, train, valid = build_model(slice_root, "SASRec", group_metrics=True)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    with pytest.raises(AlphaFuseError, match="set_group_reference"):
+        trainer.evaluate(valid, load_best_model=False)
+    trainer.set_group_reference(train)
+    assert "tail_item/ndcg@10" in trainer.evaluate(valid, load_best_model=False)
+
+
+def test_group_metrics_refuse_non_sequential_models(slice_root, workdir):
+    config, model, train, valid = build_model(slice_root, "BPR", group_metrics=True)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    with pytest.raises(AlphaFuseError, match="sequential"):
+        trainer.set_group_reference(train)
