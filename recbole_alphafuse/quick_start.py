@@ -20,6 +20,17 @@ from recbole_alphafuse.trainer import load_checkpoint
 from recbole_alphafuse.utils import get_trainer
 
 
+def _fresh_logger(config):
+    """RecBole's ``init_logger`` for this run: without removing the handlers of an earlier run in
+    the same process, ``logging.basicConfig`` keeps them and every later run logs to the first
+    run's file."""
+    root = getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        handler.close()
+    init_logger(config)
+
+
 def create_dataset(config):
     """Prepare the dataset's files if needed, load it with RecBole and check its item vectors."""
     prepare_dataset(config)
@@ -48,7 +59,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
     )
     init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    _fresh_logger(config)
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
@@ -83,10 +94,7 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     """One trial of RecBole's HyperTuning: train on ``config_dict``, select on validation."""
     config = Config(config_dict=config_dict, config_file_list=config_file_list)
     init_seed(config["seed"], config["reproducibility"])
-    logger = getLogger()
-    for handler in logger.handlers[:]:
-        logger.removeHandler(handler)
-    init_logger(config)
+    _fresh_logger(config)
     logging.basicConfig(level=logging.ERROR)
 
     _, model, train_data, valid_data, test_data = _build(config)
@@ -113,7 +121,7 @@ def load_data_and_model(model_file):
     checkpoint = load_checkpoint(model_file)
     config = checkpoint["config"]
     init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    _fresh_logger(config)
     logger = getLogger()
     logger.info(config)
 

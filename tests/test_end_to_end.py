@@ -73,6 +73,17 @@ def test_reload_reproduces_test_metrics(model, slice_root, workdir):
     assert dict(reloaded) == dict(result["test_result"])
 
 
+def test_same_seed_same_metrics_and_each_run_logs_to_its_own_file(slice_root, workdir):
+    config = {**FAST_CONFIG, "data_path": str(slice_root)}
+    first = run(model="AlphaFuseSASRec", dataset=SLICE, config_dict=config, saved=False)
+    second = run(model="AlphaFuseSASRec", dataset=SLICE, config_dict=config, saved=False)
+    assert dict(first["test_result"]) == dict(second["test_result"])
+    logs = sorted((workdir / "log" / "AlphaFuseSASRec").glob("*.log"))
+    assert len(logs) == 2
+    for log in logs:
+        assert log.read_text().count("test result") == 1
+
+
 def test_infonce_run_trains(slice_root, workdir):
     config = {**FAST_CONFIG, "data_path": str(slice_root), "loss_type": "InfoNCE", "neg_ratio": 16}
     result = run(model="AlphaFuseSASRec", dataset=SLICE, config_dict=config, saved=False)
