@@ -59,7 +59,7 @@ def tail_items(item_popularity, ratio=0.8, threshold=None):
         tail[1:] = popularity[1:] <= threshold
     else:
         order = np.argsort(popularity[1:], kind="stable") + 1
-        tail[order[: int(round(ratio * len(order)))]] = True
+        tail[order[: round(ratio * len(order))]] = True
     return tail
 
 

@@ -25,7 +25,7 @@ def test_fused_layout_adds_ids_to_the_last_null_dim_coordinates(language):
     ids = torch.tensor([[1, 5, 0], [40, 2, 3]])
     fused = embedding(ids)
     assert fused.shape == (2, 3, 16)
-    semantic = embedding.semantic[ids]
+    semantic = embedding.semantic[ids] * 0.5
     assert torch.equal(fused[..., :10], semantic[..., :10])
     assert torch.allclose(fused[..., 10:], semantic[..., 10:] + embedding.id_embedding(ids))
     assert torch.allclose(embedding.weight[ids], fused)
@@ -40,18 +40,31 @@ def test_cover_mode_concatenates_the_id_block(language):
 
 
 def test_semantic_scale_sets_the_std_of_each_whitened_coordinate(language):
-    embedding = make(language, semantic_scale=0.125)
-    std = embedding.semantic[1:].std(dim=0, unbiased=False)
+    embedding = make(language, semantic_scale=0.125, id_init="zeros")
+    std = embedding.weight[1:].std(dim=0, unbiased=False)
     assert torch.allclose(std, torch.full((16,), 0.125), atol=1e-5)
-    unscaled = make(language, semantic_scale=1.0)
-    assert torch.allclose(unscaled.semantic, embedding.semantic * 8, atol=1e-5)
+    unscaled = make(language, semantic_scale=1.0, id_init="zeros")
+    assert torch.allclose(unscaled.weight, embedding.weight * 8, atol=1e-5)
+
+
+def test_a_trained_semantic_scale_is_one_scalar_and_the_directions_stay_frozen(language):
+    embedding = make(language, train_semantic_scale=True)
+    names = [name for name, _ in embedding.named_parameters()]
+    assert names == ["semantic_scale", "id_embedding.weight"]
+    semantic_before = embedding.semantic.clone()
+    optimizer = torch.optim.SGD(embedding.parameters(), lr=0.1)
+    (embedding(torch.tensor([1, 2, 3])) ** 2).sum().backward()
+    optimizer.step()
+    assert embedding.semantic_scale.item() < 0.5  # shrinking it lowers the squared norm
+    assert torch.equal(embedding.semantic, semantic_before)
+    assert "semantic_scale" in embedding.state_dict()
 
 
 def test_semantic_part_is_frozen_and_not_saved(language):
     embedding = make(language)
     assert not embedding.semantic.requires_grad
     assert [name for name, _ in embedding.named_parameters()] == ["id_embedding.weight"]
-    assert "semantic" not in embedding.state_dict()
+    assert set(embedding.state_dict()) == {"id_embedding.weight"}
 
 
 def test_gradients_reach_only_the_id_part_and_padding_stays_zero(language):

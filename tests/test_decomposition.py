@@ -118,3 +118,107 @@ def test_whitened_language_keeps_padding_zero_and_scales_unit_variance(embedding
     assert torch.count_nonzero(table[0]) == 0
     rows = table[1:].double()
     assert torch.allclose(covariance(rows), 0.25 * torch.eye(5, dtype=torch.float64), atol=1e-5)
+
+
+def numpy_reference(embeddings, hidden_size, scale=1.0, weights=None, standardization=True):
+    """The decomposition done the plain way: the whole matrix in float64, np.cov + np.linalg.eigh."""
+    x = np.asarray(embeddings, dtype=np.float64) * scale
+    mean = np.average(x, axis=0, weights=weights)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(x.T, bias=True, aweights=weights))
+    eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]
+    semantic = (x - mean) @ eigenvectors[:, :hidden_size]
+    if standardization:
+        semantic = semantic / np.sqrt(eigenvalues[:hidden_size])
+    return eigenvalues, semantic, mean
+
+
+@pytest.fixture
+def float32_embeddings():
+    rng = np.random.default_rng(1)
+    # 203 rows (prime: no chunk size below divides it), 16 well-separated principal directions.
+    mixing = rng.normal(size=(16, 16)) * np.logspace(0, -1.5, 16)[:, None]
+    return (rng.normal(size=(203, 16)) @ mixing + 0.5).astype(np.float32)
+
+
+def assert_same_up_to_column_sign(actual, expected, rtol):
+    signs = np.sign((actual * expected).sum(0))
+    np.testing.assert_allclose(
+        actual * signs, expected, rtol=rtol, atol=rtol * np.abs(expected).max()
+    )
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 203, 4096])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("standardization", [True, False])
+def test_chunked_decomposition_matches_numpy_cov_and_eigh(
+    float32_embeddings, chunk_size, weighted, standardization
+):
+    weights = np.arange(1, 204, dtype=np.float64) ** 1.5 if weighted else None
+    eigenvalues, semantic, mean = numpy_reference(
+        float32_embeddings, 10, scale=3.0, weights=weights, standardization=standardization
+    )
+    result = decompose_language_space(
+        torch.from_numpy(float32_embeddings),
+        hidden_size=10,
+        null_dim=2,
+        scale=3.0,
+        weights=None if weights is None else torch.from_numpy(weights),
+        standardization=standardization,
+        chunk_size=chunk_size,
+    )
+    np.testing.assert_allclose(result.eigenvalues.numpy(), eigenvalues, rtol=1e-6)
+    np.testing.assert_allclose(result.mean.numpy(), mean, rtol=1e-6, atol=1e-12)
+    assert result.semantic.dtype == torch.float64
+    assert_same_up_to_column_sign(result.semantic.numpy(), semantic, rtol=1e-6)
+
+
+def test_chunk_size_does_not_change_the_result_beyond_rounding(float32_embeddings):
+    whole = decompose_language_space(
+        float32_embeddings, hidden_size=10, null_dim=2, chunk_size=10**6
+    )
+    for chunk_size in (1, 50):
+        chunked = decompose_language_space(
+            float32_embeddings, hidden_size=10, null_dim=2, chunk_size=chunk_size
+        )
+        assert torch.allclose(chunked.eigenvalues, whole.eigenvalues, rtol=1e-10, atol=1e-14)
+        assert_same_up_to_column_sign(chunked.semantic.numpy(), whole.semantic.numpy(), rtol=1e-8)
+
+
+def test_input_matrix_is_not_copied_to_float64_as_a_whole(float32_embeddings, monkeypatch):
+    # Every float64 conversion of the input goes through chunks of at most chunk_size rows.
+    x = torch.from_numpy(float32_embeddings)
+    converted = []
+    original_to = torch.Tensor.to
+
+    def spying_to(self, *args, **kwargs):
+        out = original_to(self, *args, **kwargs)
+        if self.dtype == torch.float32 and out.dtype == torch.float64:
+            converted.append(self.shape[0])
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "to", spying_to)
+    decompose_language_space(x, hidden_size=10, null_dim=2, chunk_size=32)
+    assert converted and max(converted) <= 32
+
+
+@pytest.mark.parametrize("chunk_size", [0, -3, 2.5, True])
+def test_bad_chunk_size_is_refused(embeddings, chunk_size):
+    with pytest.raises(AlphaFuseError, match="chunk_size must be a positive integer"):
+        decompose_language_space(embeddings, hidden_size=8, null_dim=2, chunk_size=chunk_size)
+
+
+@pytest.mark.parametrize("shape", [(0, 12), (12,)])
+def test_empty_or_flat_embeddings_are_refused(shape):
+    with pytest.raises(AlphaFuseError, match="non-empty \\[n_items, dim\\] matrix"):
+        decompose_language_space(torch.zeros(shape), hidden_size=4, null_dim=1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_input_is_decomposed_on_the_gpu(float32_embeddings):
+    result = decompose_language_space(
+        torch.from_numpy(float32_embeddings).cuda(), hidden_size=10, null_dim=2, chunk_size=64
+    )
+    assert result.semantic.is_cuda and result.eigenvalues.is_cuda and result.basis.is_cuda
+    eigenvalues, semantic, _ = numpy_reference(float32_embeddings, 10)
+    np.testing.assert_allclose(result.eigenvalues.cpu().numpy(), eigenvalues, rtol=1e-6)
+    assert_same_up_to_column_sign(result.semantic.cpu().numpy(), semantic, rtol=1e-6)

@@ -91,7 +91,7 @@ def test_group_metrics_need_training_data_or_a_reference(slice_root, workdir):
 
 
 def test_group_metrics_refuse_non_sequential_models(slice_root, workdir):
-    config, model, train, valid = build_model(slice_root, "BPR", group_metrics=True)
+    config, model, train, _ = build_model(slice_root, "BPR", group_metrics=True)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     with pytest.raises(AlphaFuseError, match="sequential"):
         trainer.set_group_reference(train)

@@ -83,16 +83,34 @@ def _write_frames(frames, folder, dataset_name):
         logger.info(f"removed {stale} of an earlier conversion: run `embed` again")
 
 
+def _json_object(path, value_type, mapping):
+    """A non-empty JSON object whose values are all ``value_type``, or one AlphaFuseError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AlphaFuseError(f"{path} is not valid JSON ({error}); is the file complete?") from None
+    if (
+        not isinstance(data, dict)
+        or not data
+        or not all(isinstance(value, value_type) for value in data.values())
+    ):
+        raise AlphaFuseError(f"{path} must hold one non-empty JSON object mapping {mapping}.")
+    return data
+
+
 def convert_lcrec(input_dir, data_root, dataset_name):
     """Convert an LC-Rec layout folder into ``<data_root>/<dataset_name>/NAME.inter/.item``.
 
     The .inter file gets a ``timestamp`` column holding each interaction's position in the
     user's chronological list, so RecBole's time ordering keeps the original order.
     """
-    with open(_single(input_dir, "*.inter.json"), encoding="utf-8") as f:
-        sequences = json.load(f)
-    with open(_single(input_dir, "*.item.json"), encoding="utf-8") as f:
-        items = json.load(f)
+    sequences = _json_object(
+        _single(input_dir, "*.inter.json"), list, "each user id to the list of its item ids"
+    )
+    items = _json_object(
+        _single(input_dir, "*.item.json"), dict, "each item id to an object of its text fields"
+    )
     rows = [
         (user, str(item), position)
         for user, history in sequences.items()

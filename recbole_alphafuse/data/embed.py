@@ -46,8 +46,14 @@ def item_texts(data_path, dataset_name, fields=None, item_field=DEFAULT_ITEM_FIE
             f"{data_path / dataset_name}.item has no text field(s) {absent or fields}; "
             f"choose --fields among {[f for f in items.columns if f != item_field]}."
         )
+    repeated = items[item_field][items[item_field].duplicated()].unique().tolist()
+    if repeated:
+        raise AlphaFuseError(
+            f"{len(repeated)} item tokens appear on more than one row of {dataset_name}.item "
+            f"(e.g. {repeated[:5]}): keep one row of text per item."
+        )
     tokens = interaction_item_tokens(data_path, dataset_name, item_field)
-    items = items.drop_duplicates(item_field).set_index(item_field)
+    items = items.set_index(item_field)
     unknown = [t for t in tokens if t not in items.index]
     if unknown:
         raise AlphaFuseError(

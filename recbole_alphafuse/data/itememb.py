@@ -5,6 +5,7 @@ numbers separated by spaces. RecBole loads it through ``preload_weight: {iid: it
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,10 @@ def write_itememb(path, tokens, vectors):
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(HEADER + "\n")
-            f.writelines(f"{token}\t{' '.join(f'{v:.7g}' for v in vector)}\n" for token, vector in zip(tokens, vectors))
+            f.writelines(
+                f"{token}\t{' '.join(f'{v:.7g}' for v in vector)}\n"
+                for token, vector in zip(tokens, vectors)
+            )
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -51,6 +55,82 @@ def check_itememb_header(path):
             f"{path} has the header {header}; it must be exactly {HEADER.split(chr(9))} "
             "(tab-separated). Rewrite it with `python -m recbole_alphafuse embed` or fix the header."
         )
+
+
+def check_itememb_rows(path):
+    """Fail with the line to fix if a row of ``path`` would be misread by RecBole.
+
+    RecBole raises a bare ValueError on a value that is not a number, silently zero-pads vectors
+    shorter than the longest one, keeps the last of duplicated item tokens and fails obscurely on
+    a file without rows. One pass over the file, each vector parsed once (in C); blank lines are
+    skipped, as RecBole skips them.
+    """
+    seen = {}
+    width, width_line = None, None
+    with open(path, encoding="utf-8") as f, warnings.catch_warnings():
+        # np.fromstring warns (DeprecationWarning) where it stops before the end of the text.
+        warnings.simplefilter("error", DeprecationWarning)
+        f.readline()
+        for number, line in enumerate(f, start=2):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if len(fields) != 2:
+                raise _row_error(
+                    path,
+                    number,
+                    f"has {len(fields)} tab-separated fields instead of 2 (token, vector)",
+                )
+            token, vector = fields
+            if not token:
+                raise _row_error(path, number, "has no item token")
+            if token in seen:
+                raise _row_error(
+                    path,
+                    number,
+                    f"repeats the item token '{token}' of line {seen[token]}; keep one vector "
+                    "per item",
+                )
+            seen[token] = number
+            try:
+                values = np.fromstring(vector, sep=" ")
+            except (DeprecationWarning, ValueError):
+                raise _row_error(
+                    path, number, f"holds '{_first_non_number(vector)}', which is not a number"
+                ) from None
+            if len(values) == 0:
+                raise _row_error(path, number, "has an empty vector")
+            if width is None:
+                width, width_line = len(values), number
+            if len(values) != width:
+                raise _row_error(
+                    path,
+                    number,
+                    f"has a vector of {len(values)} numbers but line {width_line} has {width}; "
+                    "every item needs a vector of the same length",
+                )
+    if not seen:
+        raise AlphaFuseError(
+            f"{path} has no rows after its header: write the vectors with "
+            "`python -m recbole_alphafuse embed` (or delete the file to have it built)."
+        )
+
+
+def _row_error(path, number, problem):
+    return AlphaFuseError(
+        f"{path}, line {number} {problem}. Fix that line or re-create the file with "
+        "`python -m recbole_alphafuse embed`."
+    )
+
+
+def _first_non_number(vector):
+    for part in vector.split():
+        try:
+            float(part)
+        except ValueError:
+            return part
+    return vector[:40]
 
 
 def check_no_extra_items(dataset):

@@ -9,8 +9,9 @@ import recbole
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.config import uses_language_embeddings
+from recbole_alphafuse.data.atomic import check_atomic_file
 from recbole_alphafuse.data.embed import embed_dataset
-from recbole_alphafuse.data.itememb import check_itememb_header, itememb_path
+from recbole_alphafuse.data.itememb import check_itememb_header, check_itememb_rows, itememb_path
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def prepare_dataset(config):
                 f"{inter} not found: put the RecBole atomic files of '{name}' in {data_path} "
                 "or set data_path to the folder that holds the dataset folder."
             )
+    check_loaded_atomic_files(config)
     if not uses_language_embeddings(config.model_class):
         return
     embeddings = itememb_path(data_path, name)
@@ -75,3 +77,41 @@ def prepare_dataset(config):
             show_progress=config["show_progress"],
         )
     check_itememb_header(embeddings)
+    if _recbole_separators(config):
+        check_itememb_rows(embeddings)
+
+
+def _recbole_separators(config):
+    """Whether the files use RecBole's default separators, which this plugin's checks read."""
+    return config["field_separator"] == "\t" and config["seq_separator"] == " "
+
+
+def _loaded_fields(config, suffix):
+    """The fields RecBole will load from ``NAME.<suffix>``: a list, None (all), or False (none)."""
+    load_col = config["load_col"]
+    if load_col is None:
+        return None
+    if suffix not in load_col:
+        return False
+    return None if load_col[suffix] == "*" else list(load_col[suffix])
+
+
+def check_loaded_atomic_files(config):
+    """Check the .inter, .user and .item files RecBole is about to load (see
+    :func:`~recbole_alphafuse.data.atomic.check_atomic_file`), so that a malformed file ends in
+    one AlphaFuseError naming the line to fix instead of a bare error from inside RecBole."""
+    if not _recbole_separators(config):
+        return
+    name, data_path = config["dataset"], Path(config["data_path"])
+    parts = config["benchmark_filename"] or [""]
+    files = [
+        (data_path / f"{name}{'.' + part if part else ''}.inter", "inter", None) for part in parts
+    ]
+    files += [
+        (data_path / f"{name}.user", "user", config["USER_ID_FIELD"]),
+        (data_path / f"{name}.item", "item", config["ITEM_ID_FIELD"]),
+    ]
+    for path, suffix, unique in files:
+        fields = _loaded_fields(config, suffix)
+        if fields is not False and path.is_file():
+            check_atomic_file(path, fields, unique=unique)

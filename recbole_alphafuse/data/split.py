@@ -20,8 +20,8 @@ import pandas as pd
 import yaml
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.data.atomic import BENCHMARK_SPLITS, read_atomic
-from recbole_alphafuse.data.itememb import itememb_path
+from recbole_alphafuse.data.atomic import BENCHMARK_SPLITS, check_atomic_file, read_atomic
+from recbole_alphafuse.data.itememb import check_itememb_header, check_itememb_rows, itememb_path
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,12 @@ def split_cold_start(
             f"{target} already exists: remove it (or pass another name) to split again."
         )
     sequences = user_sequences(source, dataset_name)
+    # The item text and vectors are copied as text: check them here, not in a later run.
+    if (source / f"{dataset_name}.item").is_file():
+        check_atomic_file(source / f"{dataset_name}.item", unique=ITEM_FIELD)
+    if itememb_path(source, dataset_name).is_file():
+        check_itememb_header(itememb_path(source, dataset_name))
+        check_itememb_rows(itememb_path(source, dataset_name))
     users = sorted(user for user, items in sequences.items() if len(items) >= 2)
     dropped = len(sequences) - len(users)
     order = np.random.default_rng(seed).permutation(len(users))

@@ -23,8 +23,9 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
     r"""Item embeddings of AlphaFuse (Hu et al., SIGIR 2025).
 
     The language embeddings are decomposed once (:func:`decompose_language_space`); the kept,
-    optionally whitened coordinates times ``semantic_scale`` form a frozen buffer (rebuilt from
-    the dataset, never saved or optimised). A trainable ID table of width ``null_dim`` is added to
+    optionally whitened coordinates form a frozen buffer (rebuilt from the dataset, never saved or
+    optimised), multiplied by ``semantic_scale`` (one scalar, trained if
+    ``train_semantic_scale``). A trainable ID table of width ``null_dim`` is added to
     the last ``null_dim`` coordinates, the lowest-variance kept directions (or, with ``cover``,
     concatenated after ``hidden_size - null_dim`` semantic coordinates). Row 0 ([PAD]) is zero.
     """
@@ -44,6 +45,7 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         semantic_scale=1.0,
         id_init="normal",
         id_init_std=0.02,
+        train_semantic_scale=False,
     ):
         super().__init__()
         if id_init not in ID_INITS:
@@ -71,8 +73,14 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         self.null_dim = decomposition.null_dim
         self.cover = cover
         semantic = torch.zeros(language.shape[0], decomposition.semantic.shape[1])
-        semantic[1:] = (decomposition.semantic * semantic_scale).float()
+        semantic[1:] = decomposition.semantic.float()
         self.register_buffer("semantic", semantic, persistent=False)
+        # One scalar gain; the semantic directions themselves stay frozen.
+        gain = torch.tensor(float(semantic_scale))
+        if train_semantic_scale:
+            self.semantic_scale = nn.Parameter(gain)
+        else:
+            self.register_buffer("semantic_scale", gain, persistent=False)
         self.id_embedding = nn.Embedding(language.shape[0], self.null_dim, padding_idx=0)
         ID_INITS[id_init](self.id_embedding.weight, id_init_std)
         with torch.no_grad():
@@ -105,6 +113,7 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
             semantic_scale=config["semantic_scale"],
             id_init=config["id_init"],
             id_init_std=config["id_init_std"],
+            train_semantic_scale=config["train_semantic_scale"],
         )
 
     def _fuse(self, semantic, ids):
@@ -118,11 +127,11 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         return self.hidden_size
 
     def forward(self, item_ids):
-        return self._fuse(self.semantic[item_ids], self.id_embedding(item_ids))
+        return self._fuse(self.semantic[item_ids] * self.semantic_scale, self.id_embedding(item_ids))
 
     @property
     def weight(self):
         # Row 0 rebuilt as zeros: reading .weight directly would bypass padding_idx and let
         # full-table losses train the [PAD] row.
         ids = F.pad(self.id_embedding.weight[1:], (0, 0, 1, 0))
-        return self._fuse(self.semantic, ids)
+        return self._fuse(self.semantic * self.semantic_scale, ids)
