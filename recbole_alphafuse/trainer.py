@@ -1,10 +1,23 @@
-"""Checkpoint loading for RecBole trainers on torch >= 2.6.
+"""Checkpoint loading and exact resuming for RecBole trainers on torch >= 2.6.
 
 RecBole checkpoints pickle the Config, which torch's default ``weights_only=True`` refuses. The
 files loaded here are the ones this run (or the user) saved under ``checkpoint_dir``, so they
 are trusted and loaded in full.
+
+RecBole saves a checkpoint only when the validation score improves, without the random number
+generators' states, so resuming from it neither continues where a killed run stopped nor draws
+the same batches and dropout masks. With ``save_last_checkpoint: True`` a trainer also writes
+``<saved_model_file minus .pth>-last.pth`` at the start of every epoch: the model, optimizer and
+early-stopping state after the previous epoch, the path of the best checkpoint, and the states
+of torch's (CPU and CUDA), numpy's and python's generators and of the training dataloader's own
+generator (its shuffling). ``resume_checkpoint`` on that file followed by ``fit`` replays the
+remaining epochs exactly as the uninterrupted run would have.
 """
 
+import os
+import random
+
+import numpy as np
 import torch
 
 
@@ -13,8 +26,35 @@ def load_checkpoint(model_file, device="cpu"):
     return torch.load(model_file, map_location=device, weights_only=False)
 
 
+def last_checkpoint_file(saved_model_file):
+    """Where the per-epoch resume state of a run whose best model goes to ``saved_model_file``
+    is written."""
+    return str(saved_model_file).removesuffix(".pth") + "-last.pth"
+
+
+def _rng_states():
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_states(states):
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+
+
 class TrustedCheckpointMixin:
-    """Put in front of a RecBole trainer class: reloads the best checkpoint with the full pickle."""
+    """Put in front of a RecBole trainer class: reloads checkpoints with the full pickle and, with
+    ``save_last_checkpoint``, keeps a per-epoch state that resumes training exactly."""
+
+    _saving = False
+    _pending_rng = None
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if eval_data and load_best_model:
@@ -24,3 +64,60 @@ class TrustedCheckpointMixin:
             self.model.load_other_parameter(checkpoint.get("other_parameter"))
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, **kwargs):
+        self._saving = saved
+        return super().fit(train_data, valid_data, verbose=verbose, saved=saved, **kwargs)
+
+    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        if self._pending_rng is not None:
+            # First epoch after resume_checkpoint: the generators as the killed run had them.
+            _set_rng_states(self._pending_rng)
+            train_data.generator.set_state(self._pending_rng["train_data"])
+            self._pending_rng = None
+        if self._saving and self.config["save_last_checkpoint"]:
+            self._save_last_checkpoint(train_data, epoch_idx)
+        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+
+    def _save_last_checkpoint(self, train_data, epoch_idx):
+        """The state after epoch ``epoch_idx - 1``, written to a temp file renamed into place."""
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return
+        state = {
+            "config": self.config,
+            "epoch": epoch_idx - 1,
+            "cur_step": self.cur_step,
+            "best_valid_score": self.best_valid_score,
+            "best_valid_result": self.best_valid_result,
+            "best_model_file": self.saved_model_file,
+            "train_loss_dict": self.train_loss_dict,
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {**_rng_states(), "train_data": train_data.generator.get_state()},
+        }
+        path = last_checkpoint_file(self.saved_model_file)
+        tmp = f"{path}.tmp"
+        torch.save(state, tmp, pickle_protocol=4)
+        os.replace(tmp, path)
+
+    def resume_checkpoint(self, resume_file):
+        """RecBole's ``resume_checkpoint`` with the full pickle; from a ``-last.pth`` file it also
+        restores the best checkpoint's path, the best validation result and the generators."""
+        checkpoint = load_checkpoint(resume_file, self.device)
+        self.saved_model_file = checkpoint.get("best_model_file", str(resume_file))
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.cur_step = checkpoint["cur_step"]
+        self.best_valid_score = checkpoint["best_valid_score"]
+        self.best_valid_result = checkpoint.get("best_valid_result", self.best_valid_result)
+        self.train_loss_dict = checkpoint.get("train_loss_dict", self.train_loss_dict)
+        if checkpoint["config"]["model"].lower() != self.config["model"].lower():
+            self.logger.warning(
+                "Architecture configuration given in config file is different from that of "
+                "checkpoint. This may yield an exception while state_dict is being loaded."
+            )
+        self.model.load_state_dict(checkpoint["state_dict"])
+        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self._pending_rng = checkpoint.get("rng")
+        self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")

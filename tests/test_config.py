@@ -2,6 +2,8 @@
 
 import os
 
+import torch
+
 from recbole.utils import InputType
 
 from recbole_alphafuse import PROPERTIES_DIR
@@ -76,3 +78,10 @@ def test_paper_recipe_file_sets_the_papers_sasrec_settings():
         0.1,
     )
     assert config["MAX_ITEM_LIST_LENGTH"] == 10 and config["valid_metric"] == "NDCG@20"
+
+
+def test_recboles_models_leave_autograd_anomaly_detection_off():
+    # RecBole's SINE module switches it on when the plugin imports RecBole's models.
+    import recbole_alphafuse.model  # noqa: F401
+
+    assert not torch.is_anomaly_enabled()

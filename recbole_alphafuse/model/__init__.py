@@ -1,5 +1,7 @@
 """Registered models: each pairs a backbone with an item-embedding strategy."""
 
+import torch
+
 from recbole_alphafuse.model.alphafuse_recbole import (
     AlphaFuseBERT4Rec,
     AlphaFuseGRU4Rec,
@@ -20,6 +22,10 @@ from recbole_alphafuse.model.baselines import (
     WhitenRecDreamRec,
 )
 from recbole_alphafuse.model.dreamrec import AlphaFuseDreamRec, DreamRec, iDreamRec
+
+# Importing RecBole's sequential models runs its SINE module, which switches autograd's anomaly
+# detection on for the whole process: a debugging aid that slows every training step.
+torch.autograd.set_detect_anomaly(False)
 
 __all__ = [
     "LLMESR",
