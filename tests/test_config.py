@@ -3,7 +3,6 @@
 import os
 
 import torch
-
 from recbole.utils import InputType
 
 from recbole_alphafuse import PROPERTIES_DIR
