@@ -11,7 +11,7 @@ from recbole_alphafuse.config import Config
 
 def test_plugin_model_gets_its_yaml_defaults_and_itememb_keys():
     config = Config(model="AlphaFuseSASRec", dataset="ml-100k", config_dict={"use_gpu": False})
-    assert config["null_dim"] == 32 and config["semantic_scale"] == 0.125
+    assert config["null_dim"] == 32 and config["semantic_scale"] == 0.03125
     assert config["load_col"]["itememb"] == ["iid", "item_emb"]
     assert config["load_col"]["inter"] == ["user_id", "item_id", "rating", "timestamp"]
     assert "itememb" in config["additional_feat_suffix"]
