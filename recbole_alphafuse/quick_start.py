@@ -51,6 +51,9 @@ def _build(config):
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
     """Train and test one model on one dataset, logging as RecBole's ``run_recbole`` does.
 
+    With ``resume_from: <checkpoint>`` in the config, training continues from that checkpoint
+    (a ``-last.pth`` file written with ``save_last_checkpoint: True`` resumes exactly).
+
     Returns:
         dict with ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``,
         ``test_result`` and ``model_file`` (the saved checkpoint, if ``saved``).
@@ -69,6 +72,8 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     logger.info(model)
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    if config["resume_from"]:
+        trainer.resume_checkpoint(config["resume_from"])
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )

@@ -6,7 +6,7 @@ import torch
 from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse.config import Config
-from recbole_alphafuse.quick_start import _build
+from recbole_alphafuse.quick_start import _build, run
 from recbole_alphafuse.trainer import last_checkpoint_file, load_checkpoint
 from recbole_alphafuse.utils import get_trainer
 
@@ -98,3 +98,22 @@ def test_recbole_best_checkpoint_resumes_on_recent_torch(slice_root, workdir):
     trainer, *_ = fresh_trainer(slice_root, workdir / "best", epochs=1)
     trainer.resume_checkpoint(next((workdir / "best").glob("*.pth")))
     assert trainer.start_epoch == 1
+
+
+def test_run_resumes_from_the_last_checkpoint_to_the_same_metrics(slice_root, workdir):
+    settings = {**FAST_CONFIG, "data_path": str(slice_root), "epochs": 2, "stopping_step": 10}
+    settings["save_last_checkpoint"] = True
+    whole = run(model="AlphaFuseSASRec", dataset=SLICE, config_dict=settings)
+    # The -last file now holds the state after epoch 0, as if the run had died during epoch 1.
+    last = last_checkpoint_file(whole["model_file"])
+    assert load_checkpoint(last)["epoch"] == 0
+    resumed = run(
+        model="AlphaFuseSASRec", dataset=SLICE, config_dict={**settings, "resume_from": last}
+    )
+    assert dict(resumed["test_result"]) == dict(whole["test_result"])
+    assert resumed["best_valid_score"] == whole["best_valid_score"]
+    logs = (workdir / "log" / "AlphaFuseSASRec").glob("*.log")
+    first_log, resumed_log = sorted(logs, key=lambda log: log.stat().st_mtime)
+    assert "epoch 0 training" in first_log.read_text()
+    assert "epoch 0 training" not in resumed_log.read_text()  # it trained epoch 1 only
+    assert "epoch 1 training" in resumed_log.read_text()
