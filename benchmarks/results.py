@@ -120,8 +120,11 @@ def markdown(summary, datasets, models, metrics, protocols, command):
     lines = [
         f"Command: `{command}`",
         f"Machine: {machine()}.",
-        "Test metrics at the best validation epoch: mean ± standard deviation over seeds (n runs); "
-        f"the last column is the first metric relative to {models[0]}.",
+        (
+            "Test metrics at the best validation epoch (best_valid_score: that epoch's validation "
+            "metric): mean ± standard deviation over seeds (n runs); the last column is the "
+            f"first metric relative to {models[0]}."
+        ),
     ]
     for dataset in datasets:
         lines += [
@@ -146,21 +149,28 @@ def markdown(summary, datasets, models, metrics, protocols, command):
 
 
 def plot(summary, datasets, models, metric, path):
+    """One panel per dataset: a horizontal bar per model, mean with the spread over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    width = 0.8 / len(models)
-    figure, axes = plt.subplots(figsize=(max(6, 1.2 * len(datasets) * len(models) / 3), 4))
-    for index, model in enumerate(models):
-        means = [summary.get((d, model), {}).get(metric, (0, 0, 0))[0] for d in datasets]
-        spreads = [summary.get((d, model), {}).get(metric, (0, 0, 0))[1] for d in datasets]
-        positions = [d + (index - (len(models) - 1) / 2) * width for d in range(len(datasets))]
-        axes.bar(positions, means, width, yerr=spreads, capsize=2, label=model)
-    axes.set_xticks(range(len(datasets)), datasets)
-    axes.set_ylabel(metric)
-    axes.legend(fontsize="small", ncol=2)
+    figure, panels = plt.subplots(
+        1,
+        len(datasets),
+        figsize=(4.5 * len(datasets) + 3, 0.35 * len(models) + 1.2),
+        sharey=True,
+        squeeze=False,
+    )
+    for panel, dataset in zip(panels[0], datasets):
+        values = [summary.get((dataset, model), {}).get(metric, (0, 0, 0)) for model in models]
+        panel.barh(
+            range(len(models)), [v[0] for v in values], xerr=[v[1] for v in values], capsize=2
+        )
+        panel.set_title(dataset)
+        panel.set_xlabel(metric)
+    panels[0][0].set_yticks(range(len(models)), models, fontsize="small")
+    panels[0][0].invert_yaxis()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -218,7 +228,8 @@ def main():
                 flush=True,
             )
 
-    summary = summarize(runs, args.datasets, args.models, args.metrics)
+    chosen = [r for r in runs if int(r["seed"]) in args.seeds]
+    summary = summarize(chosen, args.datasets, args.models, args.metrics)
     write_report(
         out.with_suffix(".md"),
         markdown(summary, args.datasets, args.models, args.metrics, protocols, command),
