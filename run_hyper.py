@@ -1,15 +1,19 @@
-"""Tune a model with RecBole's HyperTuning (hyperopt) through the plugin's objective function.
+"""Tune a model with RecBole's HyperTuning (hyperopt) or Ray Tune through the plugin's objective.
 
     python run_hyper.py --model=AlphaFuseSASRec --dataset=ml-100k --params_file=hyper.test \
-        [--config_files="a.yaml b.yaml"] [--algo=exhaustive|random|bayes] [--max_evals=N]
+        [--config_files="a.yaml b.yaml"] [--algo=exhaustive|random|bayes] [--max_evals=N] \
+        [--tool=Hyperopt|Ray [--cpus_per_trial=1] [--gpus_per_trial=G] [--ray_address=ADDR]]
 
 Each trial trains on the training split and is selected on the validation metric; the test
 result of every trial is reported alongside, and all of them are written to ``--output_file``.
+With ``--tool=Ray`` the trials run in parallel on a Ray cluster (a local one by default), each
+with the CPUs and GPUs asked for, and a CSV of the trials is written beside ``--output_file``.
 """
 
 import argparse
 import sys
 
+import torch
 from recbole.trainer import HyperTuning
 
 from recbole_alphafuse import AlphaFuseError
@@ -27,8 +31,19 @@ def main():
     parser.add_argument("--algo", type=str, default="exhaustive", help="exhaustive, random, bayes")
     parser.add_argument("--max_evals", type=int, default=100, help="trials (random / bayes)")
     parser.add_argument("--early_stop", type=int, default=10, help="trials without progress")
+    parser.add_argument("--tool", choices=["Hyperopt", "Ray"], default="Hyperopt")
+    parser.add_argument("--cpus_per_trial", type=float, default=1, help="Ray: CPUs a trial")
+    parser.add_argument(
+        "--gpus_per_trial",
+        type=float,
+        default=1 if torch.cuda.is_available() else 0,
+        help="Ray: GPUs a trial (default 1 where there is a GPU, else 0)",
+    )
+    parser.add_argument("--ray_address", default=None, help="Ray: cluster to join (default local)")
     args, _ = parser.parse_known_args()
     config_files = args.config_files.strip().split(" ") if args.config_files else None
+    if args.tool == "Ray":
+        return ray_tune(args, config_files)
 
     def objective(config_dict, config_file_list):
         config_dict = {"model": args.model, "dataset": args.dataset, **(config_dict or {})}
@@ -51,6 +66,31 @@ def main():
     print("best params: ", hp.best_params)
     print("best result: ")
     print(hp.params2result[hp.params2str(hp.best_params)])
+
+
+def ray_tune(args, config_files):
+    try:
+        from recbole_alphafuse.ray_tuning import tune_with_ray
+
+        best_params, best_result = tune_with_ray(
+            args.model,
+            args.dataset,
+            args.params_file,
+            config_files,
+            algo=args.algo,
+            max_evals=args.max_evals,
+            cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial,
+            output_file=args.output_file,
+            ray_address=args.ray_address,
+        )
+    except AlphaFuseError as error:
+        sys.exit(f"error: {error}")
+    except ImportError as error:
+        sys.exit(f"error: --tool=Ray needs Ray Tune ({error}): pip install -e \".[ray]\"")
+    print("best params: ", best_params)
+    print("best result: ")
+    print(best_result)
 
 
 if __name__ == "__main__":

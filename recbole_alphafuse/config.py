@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import recbole
+import torch
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import InputType, ModelType
 
@@ -60,7 +61,10 @@ class Config(RecBoleConfig):
     - models that use language embeddings get the ``.itememb`` loading keys
       (``additional_feat_suffix``, ``load_col``, ``alias_of_item_id``, ``preload_weight``) added;
     - sequential models trained with CE or InfoNCE get ``train_neg_sample_args: ~`` unless the user
-      set it, as RecBole 1.2.1 refuses CE with the default negative sampling.
+      set it, as RecBole 1.2.1 refuses CE with the default negative sampling;
+    - a distributed process (``local_rank`` set, see :func:`recbole_alphafuse.quick_start.run`)
+      joins its process group over gloo on the CPU where there is no GPU for every process
+      (RecBole only knows NCCL, one GPU per process).
     """
 
     def _get_model_and_dataset(self, model, dataset):
@@ -129,3 +133,34 @@ class Config(RecBoleConfig):
             **(final.get("preload_weight") or {}),
             ITEMEMB_ID_FIELD: ITEMEMB_VECTOR_FIELD,
         }
+
+    def _init_device(self):
+        final = self.final_config_dict
+        if "local_rank" not in final:
+            return super()._init_device()
+        gpu_id = final["gpu_id"]
+        gpu_id = ",".join(map(str, gpu_id)) if isinstance(gpu_id, tuple) else str(gpu_id)
+        gpus = [g for g in gpu_id.split(",") if g.strip()]
+        if gpus and torch.cuda.is_available():
+            if len(gpus) < final["nproc"]:
+                raise AlphaFuseError(
+                    f"nproc={final['nproc']} processes need as many GPUs in gpu_id, got "
+                    f"gpu_id='{gpu_id}': list one GPU per process (e.g. gpu_id='0,1') or set "
+                    "gpu_id='' to train on CPU processes."
+                )
+            return super()._init_device()
+        final["gpu_id"] = gpu_id
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu_id
+        torch.distributed.init_process_group(
+            backend="gloo",
+            rank=final["local_rank"] + final["offset"],
+            world_size=final["world_size"],
+            init_method=f"tcp://{final['ip']}:{final['port']}",
+        )
+        final["device"] = torch.device("cpu")
+        final["single_spec"] = False
+        if final["local_rank"] != 0:
+            # As RecBole does for its other processes: only errors, no progress bars.
+            final["state"] = "error"
+            final["show_progress"] = False
+            final["verbose"] = False

@@ -104,8 +104,7 @@ class GroupCollector:
         self.tail_user.append(history <= self.reference.tail_user_threshold)
 
     def result(self):
-        ranks = torch.cat(self.ranks).numpy()
-        tail_item, tail_user = torch.cat(self.tail_item).numpy(), torch.cat(self.tail_user).numpy()
+        ranks, tail_item, tail_user = self._all_examples()
         result = {}
         for group, members in zip(GROUPS, (tail_item, ~tail_item, tail_user, ~tail_user)):
             if not members.any():
@@ -114,6 +113,16 @@ class GroupCollector:
                 result[f"{group}/{name}"] = round(value, self.decimals)
             result[f"{group}/share"] = round(float(members.mean()), self.decimals)
         return result
+
+    def _all_examples(self):
+        """Target ranks and group memberships of the examples of every process: in distributed
+        evaluation each process ranks only its share of the examples."""
+        local = [torch.cat(part).numpy() for part in (self.ranks, self.tail_item, self.tail_user)]
+        if not (torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1):
+            return local
+        gathered = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(gathered, local)
+        return [np.concatenate(parts) for parts in zip(*gathered)]
 
 
 class GroupMetricsMixin:

@@ -9,10 +9,12 @@ import logging
 import sys
 from logging import getLogger
 
+import torch
 from recbole.data import create_dataset as recbole_create_dataset
 from recbole.data import data_preparation
 from recbole.utils import get_environment, init_logger, init_seed, set_color
 
+from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.itememb import check_no_extra_items
 from recbole_alphafuse.data.prepare import prepare_dataset
@@ -48,16 +50,77 @@ def _build(config):
     return dataset, model, train_data, valid_data, test_data
 
 
-def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+def run(
+    model=None,
+    dataset=None,
+    config_file_list=None,
+    config_dict=None,
+    saved=True,
+    nproc=1,
+    world_size=-1,
+    ip="localhost",
+    port="5678",
+    group_offset=0,
+):
     """Train and test one model on one dataset, logging as RecBole's ``run_recbole`` does.
 
     With ``resume_from: <checkpoint>`` in the config, training continues from that checkpoint
     (a ``-last.pth`` file written with ``save_last_checkpoint: True`` resumes exactly).
 
+    With ``nproc`` > 1 (or ``world_size`` > 0) training is distributed as in RecBole's ``run``:
+    ``nproc`` processes on this machine, ranks ``group_offset`` to ``group_offset + nproc - 1``
+    of a group of ``world_size`` (default ``nproc``) that meets at ``ip:port``. Each process
+    takes one GPU of ``gpu_id`` (NCCL) or, where there are none, works on the CPU (gloo). The
+    dataset's files (the language vectors included) are prepared once, before the processes
+    start; each batch is split across the ranks and their gradients averaged.
+
     Returns:
         dict with ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``,
-        ``test_result`` and ``model_file`` (the saved checkpoint, if ``saved``).
+        ``test_result`` and ``model_file`` (the saved checkpoint, if ``saved``); with several
+        processes, that of rank 0 (None on a machine without rank 0).
     """
+    if nproc == 1 and world_size <= 0:
+        return _run_process(model, dataset, config_file_list, config_dict, saved)
+    config_dict = dict(config_dict or {})
+    prepare_dataset(
+        Config(
+            model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
+        )
+    )
+    config_dict.update(
+        nproc=nproc,
+        world_size=nproc if world_size == -1 else world_size,
+        ip=ip,
+        port=port,
+        offset=group_offset,
+    )
+    queue = torch.multiprocessing.get_context("spawn").SimpleQueue()
+    torch.multiprocessing.spawn(
+        _run_rank,
+        args=(model, dataset, config_file_list, config_dict, saved, queue),
+        nprocs=nproc,
+        join=True,
+    )
+    result = None if queue.empty() else queue.get()
+    if isinstance(result, AlphaFuseError):
+        raise result
+    return result
+
+
+def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, queue):
+    """One process of a distributed :func:`run`; rank 0 sends the result (or the input error,
+    which every rank meets alike) back."""
+    try:
+        result = _run_process(
+            model, dataset, config_file_list, {**config_dict, "local_rank": rank}, saved
+        )
+    except AlphaFuseError as error:
+        result = error
+    if rank == 0:
+        queue.put(result)
+
+
+def _run_process(model, dataset, config_file_list, config_dict, saved):
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
     )
@@ -86,6 +149,8 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, saved
     )
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
+    if not config["single_spec"]:
+        torch.distributed.destroy_process_group()
     return {
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
@@ -125,6 +190,10 @@ def load_data_and_model(model_file):
     """
     checkpoint = load_checkpoint(model_file)
     config = checkpoint["config"]
+    if not config["single_spec"]:
+        # Saved by a distributed run: reload it in this one process.
+        config["single_spec"], config["local_rank"] = True, 0
+        config["device"] = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     init_seed(config["seed"], config["reproducibility"])
     _fresh_logger(config)
     logger = getLogger()

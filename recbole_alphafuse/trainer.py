@@ -12,6 +12,9 @@ early-stopping state after the previous epoch, the path of the best checkpoint, 
 of torch's (CPU and CUDA), numpy's and python's generators and of the training dataloader's own
 generator (its shuffling). ``resume_checkpoint`` on that file followed by ``fit`` replays the
 remaining epochs exactly as the uninterrupted run would have.
+
+:class:`DistributedMixin` makes RecBole's distributed training (one process per rank, see
+``recbole_alphafuse.quick_start.run``) work on CPU processes as well as GPUs.
 """
 
 import os
@@ -19,6 +22,7 @@ import random
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 
 def load_checkpoint(model_file, device="cpu"):
@@ -58,6 +62,9 @@ class TrustedCheckpointMixin:
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if eval_data and load_best_model:
+            if not self.config["single_spec"]:
+                # Rank 0 alone writes the best checkpoint; the others wait until it is complete.
+                torch.distributed.barrier()
             checkpoint_file = model_file or self.saved_model_file
             checkpoint = load_checkpoint(checkpoint_file, self.device)
             self.model.load_state_dict(checkpoint["state_dict"])
@@ -121,3 +128,36 @@ class TrustedCheckpointMixin:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self._pending_rng = checkpoint.get("rng")
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
+
+
+class DistributedMixin:
+    """Put in front of a RecBole trainer: wraps the model in DistributedDataParallel in a way that
+    also works on CPU processes (gloo) and agrees on one checkpoint path across the ranks.
+
+    RecBole wraps the model with ``device_ids=[local_rank]``, which torch refuses for a CPU
+    module, and with buffer broadcasting at every step, which would copy the frozen language
+    tables (buffers computed identically on every rank from the same data) at every batch. Each
+    rank also names its checkpoint by its own clock, so ranks could look for different files.
+    """
+
+    def __init__(self, config, model):
+        distributed = not config["single_spec"]
+        # Keep RecBole's constructor from wrapping the model itself; it is wrapped below.
+        config["single_spec"] = True
+        try:
+            super().__init__(config, model)
+        finally:
+            config["single_spec"] = not distributed
+        if not distributed:
+            return
+        on_gpu = self.device.type == "cuda"
+        if on_gpu:
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.distributed_model = DistributedDataParallel(
+            self.model,
+            device_ids=[config["local_rank"]] if on_gpu else None,
+            broadcast_buffers=False,
+        )
+        agreed = [self.saved_model_file]
+        torch.distributed.broadcast_object_list(agreed, src=0)
+        self.saved_model_file = agreed[0]

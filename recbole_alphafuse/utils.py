@@ -31,16 +31,18 @@ def get_model(model_name):
 
 
 def get_trainer(model_type, model_name):
-    """Return RecBole's trainer for the model, able to reload the plugin's own checkpoints and
-    to report long-tail group metrics."""
+    """Return RecBole's trainer for the model, able to reload the plugin's own checkpoints, to
+    train in CPU or GPU processes alike and to report long-tail group metrics."""
     return _trusted_trainer(recbole_get_trainer(model_type, model_name))
 
 
 @cache
 def _trusted_trainer(trainer_class):
     from recbole_alphafuse.evaluation import GroupMetricsMixin
-    from recbole_alphafuse.trainer import TrustedCheckpointMixin
+    from recbole_alphafuse.trainer import DistributedMixin, TrustedCheckpointMixin
 
     return type(
-        trainer_class.__name__, (TrustedCheckpointMixin, GroupMetricsMixin, trainer_class), {}
+        trainer_class.__name__,
+        (TrustedCheckpointMixin, DistributedMixin, GroupMetricsMixin, trainer_class),
+        {},
     )

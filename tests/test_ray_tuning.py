@@ -1,0 +1,76 @@
+"""Hyperparameter search with Ray Tune (run_hyper.py --tool=Ray): search-space file, trials on a
+local Ray cluster, selection on validation, exported results."""
+
+import csv
+import math
+
+import pytest
+from conftest import SLICE
+from test_end_to_end import fast_config_file, run_script
+
+from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.ray_tuning import ray_search_space, read_search_space
+
+
+def test_search_space_file_reads_as_recbole_hyperopt_does(tmp_path):
+    params = tmp_path / "space.hyper"
+    params.write_text(
+        "null_dim choice [8,16]\n\nid_init choice ['normal','zeros']\n"
+        "learning_rate loguniform -8, -4\ndropout uniform 0.1,0.5\nn quniform 2,10,2\n"
+    )
+    space = read_search_space(params)
+    assert space == {
+        "null_dim": ("choice", [8, 16]),
+        "id_init": ("choice", ["normal", "zeros"]),
+        "learning_rate": ("loguniform", [-8.0, -4.0]),
+        "dropout": ("uniform", [0.1, 0.5]),
+        "n": ("quniform", [2.0, 10.0, 2.0]),
+    }
+    learning_rate = ray_search_space(space, "random")["learning_rate"]
+    # hyperopt's loguniform(-8, -4): the value's log is uniform on [-8, -4].
+    assert (learning_rate.lower, learning_rate.upper) == pytest.approx(
+        (math.exp(-8), math.exp(-4))
+    )
+    with pytest.raises(AlphaFuseError, match="'choice' parameters only"):
+        ray_search_space(space, "exhaustive")
+
+
+@pytest.mark.parametrize(
+    "line, problem",
+    [("null_dim choice 8", "do not fit kind 'choice'"), ("lr gaussian 1,2", "unknown kind")],
+)
+def test_bad_search_space_line_is_named(tmp_path, line, problem):
+    params = tmp_path / "space.hyper"
+    params.write_text(f"null_dim choice [8]\n{line}\n")
+    with pytest.raises(AlphaFuseError, match=f"line 2 .*{problem}"):
+        read_search_space(params)
+
+
+def test_ray_runs_every_trial_and_picks_the_best_validation_score(slice_root, workdir):
+    params = workdir / "params.hyper"
+    params.write_text("null_dim choice [8,16]\n")
+    output = workdir / "hyper.txt"
+    result = run_script(
+        "run_hyper.py",
+        [
+            "--tool=Ray",
+            "--model=AlphaFuseSASRec",
+            f"--dataset={SLICE}",
+            f"--config_files={fast_config_file(workdir, slice_root)}",
+            f"--params_file={params}",
+            f"--output_file={output}",
+            "--cpus_per_trial=1",
+        ],
+        workdir,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(output.with_suffix(".csv"), encoding="utf-8") as f:
+        trials = list(csv.DictReader(f))
+    assert sorted(int(t["null_dim"]) for t in trials) == [8, 16]
+    for trial in trials:
+        assert float(trial["valid_score"]) == float(trial["valid/mrr@10"])  # RecBole's valid_metric
+        assert "test/ndcg@10" in trial
+    best = max(trials, key=lambda t: float(t["valid_score"]))
+    assert f"best params:  {{'null_dim': {best['null_dim']}}}" in result.stdout
+    text = output.read_text()
+    assert "null_dim:8" in text and "null_dim:16" in text and "Test result:" in text
