@@ -87,7 +87,7 @@ def ray_tune(args, config_files):
     except AlphaFuseError as error:
         sys.exit(f"error: {error}")
     except ImportError as error:
-        sys.exit(f"error: --tool=Ray needs Ray Tune ({error}): pip install -e \".[ray]\"")
+        sys.exit(f'error: --tool=Ray needs Ray Tune ({error}): pip install -e ".[ray]"')
     print("best params: ", best_params)
     print("best result: ")
     print(best_result)

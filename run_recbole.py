@@ -20,7 +20,9 @@ def main():
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="dataset name")
     parser.add_argument("--config_files", type=str, default=None, help="space-separated yaml files")
     parser.add_argument("--nproc", type=int, default=1, help="processes on this machine")
-    parser.add_argument("--world_size", type=int, default=-1, help="processes in all (default nproc)")
+    parser.add_argument(
+        "--world_size", type=int, default=-1, help="processes in all (default nproc)"
+    )
     parser.add_argument("--ip", type=str, default="localhost", help="address of rank 0's machine")
     parser.add_argument("--port", type=str, default="5678", help="port of rank 0's machine")
     parser.add_argument("--group_offset", type=int, default=0, help="first rank on this machine")

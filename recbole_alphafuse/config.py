@@ -83,7 +83,9 @@ class Config(RecBoleConfig):
             )
         for path in [PROPERTIES_DIR / "overall.yaml", *default_files(model_class)]:
             self._update_internal_config_dict(str(path))
-        data_root = self.external_config_dict.get("data_path", self.internal_config_dict["data_path"])
+        data_root = self.external_config_dict.get(
+            "data_path", self.internal_config_dict["data_path"]
+        )
         for dataset_file in (
             PROPERTIES_DIR / "dataset" / f"{dataset}.yaml",
             Path(data_root) / dataset / f"{dataset}.yaml",

@@ -109,7 +109,9 @@ class GroupCollector:
         for group, members in zip(GROUPS, (tail_item, ~tail_item, tail_user, ~tail_user)):
             if not members.any():
                 continue
-            for name, value in single_target_metrics(ranks[members], self.metrics, self.topk).items():
+            for name, value in single_target_metrics(
+                ranks[members], self.metrics, self.topk
+            ).items():
                 result[f"{group}/{name}"] = round(value, self.decimals)
             result[f"{group}/share"] = round(float(members.mean()), self.decimals)
         return result

@@ -95,6 +95,16 @@ def ray_search_space(space, algo):
     return ray_space
 
 
+def search_algorithm(algo, mode, seed):
+    """Ray's searcher for ``algo``: hyperopt's TPE for ``bayes``; None (Ray's own grid or
+    random draws) otherwise."""
+    if algo != "bayes":
+        return None
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    return HyperOptSearch(metric=VALID_SCORE, mode=mode, random_state_seed=seed)
+
+
 def _trial(params, fixed, config_files):
     """One Ray trial: train with ``params`` over ``fixed`` and report the flat scores."""
     import ray
@@ -156,11 +166,6 @@ def tune_with_ray(
     from ray import tune
     from ray.air import RunConfig
 
-    search_alg = None
-    if algo == "bayes":
-        from ray.tune.search.hyperopt import HyperOptSearch
-
-        search_alg = HyperOptSearch(metric=VALID_SCORE, mode=mode, random_state_seed=config["seed"])
     ray.init(address=ray_address, ignore_reinit_error=True, include_dashboard=False)
     try:
         tuner = tune.Tuner(
@@ -172,7 +177,7 @@ def tune_with_ray(
             tune_config=tune.TuneConfig(
                 metric=VALID_SCORE,
                 mode=mode,
-                search_alg=search_alg,
+                search_alg=search_algorithm(algo, mode, config["seed"]),
                 num_samples=1 if algo == "exhaustive" else max_evals,
                 chdir_to_trial_dir=False,
             ),
@@ -185,7 +190,9 @@ def tune_with_ray(
         results = tuner.fit()
     finally:
         ray.shutdown()
-    trials = [(r.config, r.metrics) for r in results if r.error is None and VALID_SCORE in r.metrics]
+    trials = [
+        (r.config, r.metrics) for r in results if r.error is None and VALID_SCORE in r.metrics
+    ]
     if not trials:
         errors = [str(r.error) for r in results if r.error is not None]
         raise AlphaFuseError(

@@ -9,7 +9,12 @@ from conftest import SLICE
 from test_end_to_end import fast_config_file, run_script
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.ray_tuning import ray_search_space, read_search_space
+from recbole_alphafuse.ray_tuning import (
+    VALID_SCORE,
+    ray_search_space,
+    read_search_space,
+    search_algorithm,
+)
 
 
 def test_search_space_file_reads_as_recbole_hyperopt_does(tmp_path):
@@ -28,11 +33,22 @@ def test_search_space_file_reads_as_recbole_hyperopt_does(tmp_path):
     }
     learning_rate = ray_search_space(space, "random")["learning_rate"]
     # hyperopt's loguniform(-8, -4): the value's log is uniform on [-8, -4].
-    assert (learning_rate.lower, learning_rate.upper) == pytest.approx(
-        (math.exp(-8), math.exp(-4))
-    )
+    assert (learning_rate.lower, learning_rate.upper) == pytest.approx((math.exp(-8), math.exp(-4)))
     with pytest.raises(AlphaFuseError, match="'choice' parameters only"):
         ray_search_space(space, "exhaustive")
+
+
+def test_bayes_search_draws_inside_the_space(tmp_path):
+    params = tmp_path / "space.hyper"
+    params.write_text("null_dim choice [8,16]\nlearning_rate loguniform -8,-4\n")
+    searcher = search_algorithm("bayes", "max", seed=7)
+    searcher.set_search_properties(
+        VALID_SCORE, "max", ray_search_space(read_search_space(params), "bayes")
+    )
+    for trial in range(5):
+        draw = searcher.suggest(str(trial))
+        assert draw["null_dim"] in (8, 16)
+        assert math.exp(-8) <= draw["learning_rate"] <= math.exp(-4)
 
 
 @pytest.mark.parametrize(
