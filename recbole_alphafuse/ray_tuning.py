@@ -114,7 +114,11 @@ def _trial(params, fixed, config_files):
     sys.argv = sys.argv[:1]
     # RecBole points CUDA_VISIBLE_DEVICES at gpu_id: make that the GPUs Ray gave this trial.
     gpu_id = ",".join(str(g) for g in ray.get_gpu_ids())
-    result = objective_function({**fixed, "gpu_id": gpu_id, **params}, config_files)
+    # Checkpoints are named by model and second: trials started together need folders of their own.
+    checkpoint_dir = str(Path(fixed["checkpoint_dir"]) / session.get_trial_name())
+    result = objective_function(
+        {**fixed, "gpu_id": gpu_id, "checkpoint_dir": checkpoint_dir, **params}, config_files
+    )
     session.report(
         {
             VALID_SCORE: result["best_valid_score"],

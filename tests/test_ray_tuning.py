@@ -90,3 +90,5 @@ def test_ray_runs_every_trial_and_picks_the_best_validation_score(slice_root, wo
     assert f"best params:  {{'null_dim': {best['null_dim']}}}" in result.stdout
     text = output.read_text()
     assert "null_dim:8" in text and "null_dim:16" in text and "Test result:" in text
+    # Trials run side by side: each keeps its best checkpoint in a folder of its own.
+    assert len(list((workdir / "saved").glob("*/AlphaFuseSASRec-*.pth"))) == 2
