@@ -6,6 +6,7 @@ models): :func:`run`, :func:`objective_function` for RecBole's HyperTuning, and
 """
 
 import logging
+import os
 import sys
 from logging import getLogger
 
@@ -16,8 +17,9 @@ from recbole.utils import get_environment, init_logger, init_seed, set_color
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.config import Config
-from recbole_alphafuse.data.itememb import check_no_extra_items
-from recbole_alphafuse.data.prepare import prepare_dataset
+from recbole_alphafuse.data.itememb import check_no_extra_items, itememb_path
+from recbole_alphafuse.data.itememb_cache import create_cached_dataset, load_itememb
+from recbole_alphafuse.data.prepare import prepare_dataset, uses_itememb_cache
 from recbole_alphafuse.trainer import load_checkpoint
 from recbole_alphafuse.utils import get_trainer
 
@@ -25,18 +27,26 @@ from recbole_alphafuse.utils import get_trainer
 def _fresh_logger(config):
     """RecBole's ``init_logger`` for this run: without removing the handlers of an earlier run in
     the same process, ``logging.basicConfig`` keeps them and every later run logs to the first
-    run's file."""
+    run's file. The log folder is made first: RecBole's check-then-create races between the
+    processes of a distributed run."""
     root = getLogger()
     for handler in root.handlers[:]:
         root.removeHandler(handler)
         handler.close()
+    os.makedirs(os.path.join("log", config["model"]), exist_ok=True)
     init_logger(config)
 
 
 def create_dataset(config):
-    """Prepare the dataset's files if needed, load it with RecBole and check its item vectors."""
+    """Prepare the dataset's files if needed, load it with RecBole and check its item vectors.
+
+    The .itememb file is read through its parsed-matrix cache where :func:`uses_itememb_cache`.
+    """
     prepare_dataset(config)
-    dataset = recbole_create_dataset(config)
+    if uses_itememb_cache(config):
+        dataset = create_cached_dataset(config)
+    else:
+        dataset = recbole_create_dataset(config)
     check_no_extra_items(dataset)
     return dataset
 
@@ -82,11 +92,13 @@ def run(
     if nproc == 1 and world_size <= 0:
         return _run_process(model, dataset, config_file_list, config_dict, saved)
     config_dict = dict(config_dict or {})
-    prepare_dataset(
-        Config(
-            model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
-        )
+    config = Config(
+        model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
     )
+    prepare_dataset(config)
+    if uses_itememb_cache(config):
+        # Parsed once here: the processes then all read the cache.
+        load_itememb(itememb_path(config["data_path"], config["dataset"]))
     config_dict.update(
         nproc=nproc,
         world_size=nproc if world_size == -1 else world_size,

@@ -77,13 +77,25 @@ def prepare_dataset(config):
             show_progress=config["show_progress"],
         )
     check_itememb_header(embeddings)
-    if _recbole_separators(config):
+    if _recbole_separators(config) and not uses_itememb_cache(config):
+        # With the cache, the rows are checked where they are parsed: once per file content.
         check_itememb_rows(embeddings)
 
 
 def _recbole_separators(config):
     """Whether the files use RecBole's default separators, which this plugin's checks read."""
     return config["field_separator"] == "\t" and config["seq_separator"] == " "
+
+
+def uses_itememb_cache(config):
+    """Whether the dataset's .itememb file is read through its parsed-matrix cache
+    (:mod:`recbole_alphafuse.data.itememb_cache`): for models that use language embeddings, with
+    ``itememb_cache: True`` and RecBole's default separators (the ones its parser reads)."""
+    return (
+        bool(config["itememb_cache"])
+        and uses_language_embeddings(config.model_class)
+        and _recbole_separators(config)
+    )
 
 
 def _loaded_fields(config, suffix):
