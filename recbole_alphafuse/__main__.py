@@ -1,6 +1,6 @@
 """Command line of the plugin's data tools.
 
-python -m recbole_alphafuse embed --dataset NAME [--fields f1,f2] [--lm PATH] ...
+python -m recbole_alphafuse embed --dataset NAME [--fields f1,f2] [--lm PATH] [--chunk-size N] ...
 python -m recbole_alphafuse embed --dataset NAME --from-file F.npy|.pt|.pickle [--ids IDS]
 python -m recbole_alphafuse convert lcrec --input DIR --dataset NAME
 python -m recbole_alphafuse convert alphafuse --input DIR --dataset NAME [--embeddings FILE]
@@ -16,7 +16,7 @@ from pathlib import Path
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.data.byo import embed_from_file
 from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, convert_lcrec
-from recbole_alphafuse.data.embed import DEFAULT_ITEM_FIELD, embed_dataset
+from recbole_alphafuse.data.embed import DEFAULT_CHUNK_SIZE, DEFAULT_ITEM_FIELD, embed_dataset
 from recbole_alphafuse.data.prepare import copy_bundled_dataset
 from recbole_alphafuse.data.split import split_cold_start
 
@@ -40,7 +40,14 @@ def build_parser():
     embed.add_argument(
         "--lm", default=None, help="encoder folder or name (default: all-MiniLM-L6-v2)"
     )
-    embed.add_argument("--batch-size", type=int, default=64)
+    embed.add_argument("--batch-size", type=int, default=64, help="texts per encoder call")
+    embed.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK_SIZE,
+        help="items encoded and saved together; a rerun after an interruption resumes from the "
+        f"last finished chunk (default {DEFAULT_CHUNK_SIZE})",
+    )
     embed.add_argument(
         "--device", choices=["cpu", "cuda"], default=None, help="default: cuda if present"
     )
@@ -163,6 +170,7 @@ def main(argv=None):
             batch_size=args.batch_size,
             device=args.device,
             item_field=args.item_field,
+            chunk_size=args.chunk_size,
         )
     except AlphaFuseError as error:
         sys.exit(f"error: {error}")

@@ -1,6 +1,7 @@
-"""Item text or vectors made elsewhere -> .itememb: the embed command, its alignment and its
-atomic write."""
+"""Item text or vectors made elsewhere -> .itememb: the embed command, its alignment, its
+chunked and resumable encoding and its atomic write."""
 
+import logging
 import pickle
 import subprocess
 import sys
@@ -11,14 +12,27 @@ import pytest
 import torch
 from conftest import SLICE
 
+import recbole_alphafuse.data.embed as embed_module
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.__main__ import main
 from recbole_alphafuse.data import itememb
 from recbole_alphafuse.data.atomic import read_atomic
 from recbole_alphafuse.data.byo import embed_from_file
-from recbole_alphafuse.data.embed import embed_dataset, encode_texts, item_texts
+from recbole_alphafuse.data.embed import (
+    ItemTexts,
+    default_encoder_path,
+    embed_dataset,
+    encode_texts,
+    load_encoder,
+)
 from recbole_alphafuse.data.prepare import bundled_dataset_dir, copy_bundled_dataset
 from recbole_alphafuse.data.split import write_benchmark_dataset
+
+
+@pytest.fixture(scope="module")
+def default_encoder():
+    """all-MiniLM-L6-v2, loaded once for this file's tests."""
+    return load_encoder()
 
 
 def test_itememb_holds_exactly_the_interacted_items(slice_root):
@@ -32,21 +46,25 @@ def test_itememb_holds_exactly_the_interacted_items(slice_root):
     assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
 
 
+def item_text(folder, fields=None, chunk_size=100):
+    """{item token: text} of the slice, read chunk by chunk."""
+    chunks = ItemTexts(folder, SLICE, fields).chunks(chunk_size)
+    return {token: text for tokens, texts in chunks for token, text in zip(tokens, texts)}
+
+
 def test_item_text_names_each_field(slice_root):
-    tokens, texts = item_texts(slice_root / SLICE, SLICE)
-    toy_story = texts[tokens.index("1")]
+    texts = item_text(slice_root / SLICE)
     assert (
-        toy_story
+        texts["1"]
         == "movie title: Toy Story. release year: 1995. class: Animation Children's Comedy"
     )
-    _, titles = item_texts(slice_root / SLICE, SLICE, fields=["movie_title"])
-    assert titles[tokens.index("1")] == "movie title: Toy Story"
+    assert item_text(slice_root / SLICE, fields=["movie_title"])["1"] == "movie title: Toy Story"
 
 
-def test_similar_titles_get_closer_vectors():
+def test_similar_titles_get_closer_vectors(default_encoder):
     vectors = encode_texts(
         ["Toy Story 2 (animation)", "Toy Story (animation)", "Schindler's List (war drama)"],
-        show_progress=False,
+        default_encoder,
     )
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
 
@@ -76,6 +94,8 @@ def test_cli_prepares_bundled_ml100k_and_writes_itememb(tmp_path, monkeypatch):
             "movie_title,class",
             "--batch-size",
             "32",
+            "--chunk-size",
+            "100",
         ],
         check=False,
         capture_output=True,
@@ -106,7 +126,7 @@ def test_item_missing_from_item_file_is_refused(data_copy):
     with pytest.raises(
         AlphaFuseError, match=r"1 items of ml-slice.inter are missing from ml-slice.item"
     ):
-        item_texts(folder, SLICE)
+        ItemTexts(folder, SLICE)
 
 
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
@@ -125,6 +145,145 @@ def test_non_finite_vectors_are_not_written(tmp_path):
     with pytest.raises(AlphaFuseError, match="NaN/inf"):
         itememb.write_itememb(tmp_path / "x.itememb", ["a"], np.array([[np.nan, 1.0]]))
     assert list(tmp_path.iterdir()) == []
+
+
+def read_vectors(path):
+    """{item token: vector} of an .itememb file, in file order."""
+    frame, _ = read_atomic(path)
+    return {
+        token: np.array(row.split(), dtype=np.float32)
+        for token, row in zip(frame["iid"], frame["item_emb"])
+    }
+
+
+@torch.no_grad()
+def plain_transformers_vectors(texts, batch_size=32):
+    """all-MiniLM-L6-v2 straight through transformers: batches in the given order, mean pooling."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(default_encoder_path())
+    model = AutoModel.from_pretrained(default_encoder_path()).eval()
+    vectors = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(
+            texts[start : start + batch_size], padding=True, truncation=True, return_tensors="pt"
+        )
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (model(**batch).last_hidden_state * mask).sum(1) / mask.sum(1)
+        vectors.append(torch.nn.functional.normalize(pooled, dim=-1))
+    return torch.cat(vectors).numpy()
+
+
+@pytest.fixture
+def small_slice(data_copy, default_encoder, monkeypatch):
+    """The slice cut to its first 150 interactions (about 110 items), without vectors; each embed
+    run reuses one loaded default encoder."""
+    _, folder = data_copy
+    inter = folder / f"{SLICE}.inter"
+    inter.write_text("".join(inter.read_text().splitlines(keepends=True)[:151]))
+    (folder / f"{SLICE}.itememb").unlink()
+    monkeypatch.setattr(embed_module, "load_encoder", lambda *args, **kwargs: default_encoder)
+    return folder
+
+
+def test_chunked_embed_matches_one_pass_and_plain_transformers(slice_root, small_slice):
+    embed_dataset(small_slice, SLICE, chunk_size=16, show_progress=False)
+    chunked = read_vectors(small_slice / f"{SLICE}.itememb")
+    texts = item_text(small_slice)
+    assert list(chunked) == list(texts)  # .item order
+    # The fixture's vectors were made in one chunk (the slice is smaller than the default size).
+    whole = read_vectors(slice_root / SLICE / f"{SLICE}.itememb")
+    assert max(np.abs(chunked[token] - whole[token]).max() for token in chunked) < 1e-5
+    sample = list(texts)[:48]
+    reference = plain_transformers_vectors([texts[token] for token in sample])
+    assert np.abs(np.stack([chunked[token] for token in sample]) - reference).max() < 1e-5
+
+
+def count_encodings(monkeypatch, interrupt_at=None):
+    """Record the size of each chunk sent to the encoder; on call ``interrupt_at`` raise
+    KeyboardInterrupt instead, as Ctrl-C would."""
+    sizes = []
+
+    def counting(texts, *args, **kwargs):
+        sizes.append(len(texts))
+        if len(sizes) == interrupt_at:
+            raise KeyboardInterrupt
+        return encode_texts(texts, *args, **kwargs)
+
+    monkeypatch.setattr(embed_module, "encode_texts", counting)
+    return sizes
+
+
+SMALL_RUN = {"fields": ["movie_title"], "chunk_size": 16, "show_progress": False}
+
+
+def test_interrupted_embed_resumes_from_its_finished_chunks(small_slice, monkeypatch, caplog):
+    output = small_slice / f"{SLICE}.itememb"
+    parts = small_slice / f".{SLICE}.itememb.parts"
+    count_encodings(monkeypatch, interrupt_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        embed_dataset(small_slice, SLICE, **SMALL_RUN)
+    assert not output.exists()
+    assert sorted(path.name for path in parts.iterdir()) == [
+        "manifest.json",
+        "part-000000.npz",
+        "part-000001.npz",
+    ]
+
+    sizes = count_encodings(monkeypatch)
+    with caplog.at_level(logging.INFO, logger=embed_module.__name__):
+        embed_dataset(small_slice, SLICE, **SMALL_RUN)
+    n_items = len(item_text(small_slice))
+    assert n_items > 4 * 16
+    assert len(sizes) == -(-n_items // 16) - 2 and sum(sizes) == n_items - 2 * 16
+    assert "2 of" in caplog.text and "skipping them" in caplog.text
+    assert not parts.exists()
+
+    resumed = output.read_bytes()
+    output.unlink()
+    monkeypatch.setattr(embed_module, "encode_texts", encode_texts)
+    embed_dataset(small_slice, SLICE, **SMALL_RUN)
+    assert output.read_bytes() == resumed
+
+
+def other_fields(folder):
+    return {**SMALL_RUN, "fields": ["movie_title", "class"]}
+
+
+def edited_title(folder):
+    """Retitle the first item of the run; the options stay the same."""
+    first = next(iter(item_text(folder)))
+    item_file = folder / f"{SLICE}.item"
+    lines = item_file.read_text().splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        cells = line.split("\t")
+        if cells[0] == first:
+            lines[number] = "\t".join([first, "A Different Title", *cells[2:]])
+    item_file.write_text("".join(lines))
+    return SMALL_RUN
+
+
+CHANGES = {"other fields": other_fields, "edited item text": edited_title}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_changed_inputs_discard_stale_chunks(
+    small_slice, default_encoder, monkeypatch, caplog, change
+):
+    count_encodings(monkeypatch, interrupt_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        embed_dataset(small_slice, SLICE, **SMALL_RUN)
+    options = CHANGES[change](small_slice)
+    sizes = count_encodings(monkeypatch)
+    with caplog.at_level(logging.INFO, logger=embed_module.__name__):
+        embed_dataset(small_slice, SLICE, **options)
+    assert "discarding 2 stale chunks" in caplog.text
+    texts = item_text(small_slice, options["fields"])
+    assert sum(sizes) == len(texts)
+    written = read_vectors(small_slice / f"{SLICE}.itememb")
+    first = next(iter(texts))
+    assert np.abs(written[first] - encode_texts([texts[first]], default_encoder)[0]).max() < 1e-5
+    assert not (small_slice / f".{SLICE}.itememb.parts").exists()
 
 
 # Bring-your-own vectors: a tiny dataset whose items are first seen in the order c, a, b.
