@@ -14,12 +14,9 @@ ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 BENCHMARK_SPLITS = ("train", "valid", "test")
 
 
-def read_atomic(path, usecols=None):
-    """Read an atomic file as strings; columns are named ``field`` (the ``:type`` dropped).
-
-    Returns:
-        (DataFrame, dict field -> type)
-    """
+def atomic_header(path):
+    """The ``field -> type`` header of the atomic file ``path``, checked: the file exists, is not
+    empty, and every column is ``field:type`` with one of RecBole's types."""
     path = Path(path)
     if not path.is_file():
         raise AlphaFuseError(f"atomic file {path} not found.")
@@ -42,7 +39,20 @@ def read_atomic(path, usecols=None):
                 f"{path}: header column '{column}' has the type '{ftype}'; RecBole's types are "
                 f"{list(ATOMIC_TYPES)}."
             )
+        if field in types:
+            raise AlphaFuseError(f"{path}: the header names the field '{field}' twice.")
         types[field] = ftype
+    return types
+
+
+def read_atomic(path, usecols=None):
+    """Read an atomic file as strings; columns are named ``field`` (the ``:type`` dropped).
+
+    Returns:
+        (DataFrame, dict field -> type)
+    """
+    path = Path(path)
+    types = atomic_header(path)
     if usecols is not None:
         absent = [field for field in usecols if field not in types]
         if absent:
@@ -57,16 +67,16 @@ def read_atomic(path, usecols=None):
         )
     except pd.errors.ParserError as error:
         raise AlphaFuseError(
-            f"{path}: a row has more tab-separated fields than the header's {len(header)} "
+            f"{path}: a row has more tab-separated fields than the header's {len(types)} "
             f"({str(error).strip().split(': ')[-1]}); remove the extra tabs."
         ) from None
     # pandas refuses rows with too many fields but pads short ones with "": when no row is
     # longer, every row has all its fields exactly when the file holds as many tabs as that.
-    if _count_tabs(path) != (len(header) - 1) * (len(frame) + 1):
-        number = _first_short_row(path, len(header))
+    if _count_tabs(path) != (len(types) - 1) * (len(frame) + 1):
+        number = _first_short_row(path, len(types))
         raise AlphaFuseError(
             f"{path}, line {number}: fewer tab-separated fields than the header's "
-            f"{len(header)}; complete the row or remove it."
+            f"{len(types)}; complete the row or remove it."
         )
     frame.columns = [column.partition(":")[0] for column in frame.columns]
     # All columns are read (pandas checks field counts only then); the wanted ones are kept.

@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.data.atomic import ATOMIC_TYPES, TEXT_TYPES, interaction_item_tokens
+from recbole_alphafuse.data.atomic import TEXT_TYPES, atomic_header, interaction_item_tokens
 from recbole_alphafuse.data.itememb import itememb_path, write_itememb_chunks
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class ItemTexts:
     def __init__(self, data_path, dataset_name, fields=None, item_field=DEFAULT_ITEM_FIELD):
         data_path = Path(data_path)
         self.path = data_path / f"{dataset_name}.item"
-        types = _atomic_header(self.path)
+        types = atomic_header(self.path)
         if item_field not in types:
             raise AlphaFuseError(f"{self.path} has no '{item_field}' field.")
         if fields is None:
@@ -151,33 +151,6 @@ class ItemTexts:
                         f"{'remove the extra tabs' if more else 'complete the row or remove it'}."
                     )
                 yield cells[self._token_column], [cells[column] for column in self._text_columns]
-
-
-def _atomic_header(path):
-    """The ``field -> type`` header of an atomic file, checked as ``read_atomic`` checks it."""
-    if not path.is_file():
-        raise AlphaFuseError(f"atomic file {path} not found.")
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-    if header == [""]:
-        raise AlphaFuseError(
-            f"{path} is empty: an atomic file starts with a header of tab-separated field:type "
-            "columns (e.g. item_id:token), then one row per line."
-        )
-    types = {}
-    for column in header:
-        field, _, ftype = column.partition(":")
-        if not ftype:
-            raise AlphaFuseError(
-                f"{path}: header column '{column}' has no ':type' (e.g. item_id:token)."
-            )
-        if ftype not in ATOMIC_TYPES:
-            raise AlphaFuseError(
-                f"{path}: header column '{column}' has the type '{ftype}'; RecBole's types are "
-                f"{list(ATOMIC_TYPES)}."
-            )
-        types[field] = ftype
-    return types
 
 
 class Encoder(NamedTuple):
