@@ -29,7 +29,6 @@ needs the float32 input plus O(d^2 + chunk_size x d + N x hidden_size).
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import torch
 
-from benchmarks.report import machine, write_report
+from benchmarks.report import machine, run_worker, write_report
 from recbole_alphafuse.model.decomposition import DEFAULT_CHUNK_SIZE, decompose_language_space
 
 METHODS = ("streaming", "numpy")
@@ -121,24 +120,6 @@ def parse_size(text):
     return int(n), int(dim)
 
 
-def run_worker(method, size, args, folder):
-    command = [
-        sys.executable,
-        __file__,
-        f"--worker={method}",
-        f"--worker_size={size}",
-        f"--worker_dir={folder}",
-        f"--seed={args.seed}",
-        f"--hidden_size={args.hidden_size}",
-        f"--chunk_size={args.chunk_size}",
-        f"--device={args.device}",
-    ]
-    done = subprocess.run(command, check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"error: the {method} run at {size} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def differences(folder):
     """Max relative differences (eigenvalues, whitened coordinates) streaming vs numpy."""
     eig = {m: np.load(folder / f"{m}-eigenvalues.npy") for m in METHODS}
@@ -198,7 +179,19 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             stats = {}
             for method in METHODS:
-                stats[method] = run_worker(method, size, args, tmp)
+                stats[method] = run_worker(
+                    __file__,
+                    [
+                        f"--worker={method}",
+                        f"--worker_size={size}",
+                        f"--worker_dir={tmp}",
+                        f"--seed={args.seed}",
+                        f"--hidden_size={args.hidden_size}",
+                        f"--chunk_size={args.chunk_size}",
+                        f"--device={args.device}",
+                    ],
+                    f"{method} run at {size}",
+                )
                 print(f"{size} {method}: {stats[method]}", flush=True)
             eig_diff, semantic_diff = differences(Path(tmp))
         for method in METHODS:

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.report import machine, write_report
+from benchmarks.report import machine, run_worker, write_report
 
 DATASET = "itememb-bench"
 USERS = 20_000
@@ -186,20 +185,6 @@ def worker(args):
     )
 
 
-def run_worker(mode, root, args):
-    command = [
-        sys.executable,
-        __file__,
-        f"--worker={mode}",
-        f"--worker_root={root}",
-        f"--hidden_size={args.hidden_size}",
-    ]
-    done = subprocess.run(command, check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"error: the {mode} run in {root} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def report_table(size, stats):
     lines = [
         f"**{size}**",
@@ -266,7 +251,11 @@ def main():
             stale.unlink()
         stats = {}
         for mode in MODES:
-            stats[mode] = run_worker(mode, root, args)
+            stats[mode] = run_worker(
+                __file__,
+                [f"--worker={mode}", f"--worker_root={root}", f"--hidden_size={args.hidden_size}"],
+                f"{mode} run in {root}",
+            )
             print(f"{size} {mode}: total {stats[mode]['total']:.2f}s", flush=True)
         (cache,) = cache_files(itememb)
         recbole_total = stats["recbole"]["total"]

@@ -1,7 +1,9 @@
 """What the benchmark scripts share: the machine they ran on and how they write their table."""
 
 import argparse
+import json
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +24,17 @@ def write_report(path, lines):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def run_worker(script, flags, what):
+    """Run ``script`` with ``flags`` in a fresh Python process (its own peak memory) and return
+    the JSON object it prints on its last line; exit naming ``what`` if it fails."""
+    done = subprocess.run(
+        [sys.executable, str(script), *flags], check=False, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.exit(f"error: the {what} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def timing_arguments(description, repeats, eval_rounds):
