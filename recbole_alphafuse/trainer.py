@@ -17,12 +17,13 @@ remaining epochs exactly as the uninterrupted run would have.
 ``recbole_alphafuse.quick_start.run``) work on CPU processes as well as GPUs.
 """
 
-import os
 import random
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
+
+from recbole_alphafuse.files import written_atomically
 
 
 def load_checkpoint(model_file, device="cpu"):
@@ -103,10 +104,8 @@ class TrustedCheckpointMixin:
             "optimizer": self.optimizer.state_dict(),
             "rng": {**_rng_states(), "train_data": train_data.generator.get_state()},
         }
-        path = last_checkpoint_file(self.saved_model_file)
-        tmp = f"{path}.tmp"
-        torch.save(state, tmp, pickle_protocol=4)
-        os.replace(tmp, path)
+        with written_atomically(last_checkpoint_file(self.saved_model_file)) as f:
+            torch.save(state, f, pickle_protocol=4)
 
     def resume_checkpoint(self, resume_file):
         """RecBole's ``resume_checkpoint`` with the full pickle; from a ``-last.pth`` file it also

@@ -13,7 +13,7 @@ import torch
 from conftest import SLICE
 
 import recbole_alphafuse.data.embed as embed_module
-from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse import AlphaFuseError, files
 from recbole_alphafuse.__main__ import main
 from recbole_alphafuse.data import itememb
 from recbole_alphafuse.data.atomic import read_atomic
@@ -135,7 +135,7 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     def interrupted(source, destination):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(itememb.os, "replace", interrupted)
+    monkeypatch.setattr(files.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         itememb.write_itememb(target, ["a", "b"], np.ones((2, 3)))
     assert list(tmp_path.iterdir()) == []

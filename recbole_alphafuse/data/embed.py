@@ -15,7 +15,6 @@ then a rename) only when every chunk is done; the work folder is then removed.
 import hashlib
 import json
 import logging
-import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from tqdm import tqdm
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.data.atomic import TEXT_TYPES, atomic_header, interaction_item_tokens
 from recbole_alphafuse.data.itememb import itememb_path, write_itememb_chunks
+from recbole_alphafuse.files import written_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -231,8 +231,8 @@ class ChunkParts:
             shutil.rmtree(self.folder)
         if not self.folder.exists():
             self.folder.mkdir()
-            manifest = json.dumps(fingerprint, indent=1).encode()
-            _write_atomically(self.folder / MANIFEST, lambda f: f.write(manifest))
+            with written_atomically(self.folder / MANIFEST, "w") as f:
+                json.dump(fingerprint, f, indent=1)
 
     def _saved_fingerprint(self):
         try:
@@ -247,9 +247,8 @@ class ChunkParts:
         return {index for index in range(n_chunks) if self._part(index).is_file()}
 
     def save(self, index, tokens, vectors):
-        _write_atomically(
-            self._part(index), lambda f: np.savez(f, tokens=np.array(tokens), vectors=vectors)
-        )
+        with written_atomically(self._part(index)) as f:
+            np.savez(f, tokens=np.array(tokens), vectors=vectors)
 
     def load(self, index):
         """``(tokens, vectors)`` of chunk ``index``."""
@@ -263,18 +262,6 @@ class ChunkParts:
 
     def remove(self):
         shutil.rmtree(self.folder)
-
-
-def _write_atomically(path, write):
-    """Call ``write`` on a temp file beside ``path``, then rename it into place: an interruption
-    leaves either the whole file or none."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def embed_dataset(

@@ -4,7 +4,6 @@ Layout: a header ``iid:token<TAB>item_emb:float_seq`` then one row per item toke
 numbers separated by spaces. RecBole loads it through ``preload_weight: {iid: item_emb}``.
 """
 
-import os
 import warnings
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from recbole_alphafuse.config import (
     ITEMEMB_SUFFIX,
     ITEMEMB_VECTOR_FIELD,
 )
+from recbole_alphafuse.files import written_atomically
 
 HEADER = f"{ITEMEMB_ID_FIELD}:token\t{ITEMEMB_VECTOR_FIELD}:float_seq"
 
@@ -36,15 +36,9 @@ def write_itememb_chunks(path, chunks):
     Only one chunk is in memory at a time; the rows go to a temp file that is renamed into place
     once all are written, so ``path`` never appears half-written.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(HEADER + "\n")
-            f.writelines(_itememb_rows(path, tokens, vectors) for tokens, vectors in chunks)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with written_atomically(path, "w") as f:
+        f.write(HEADER + "\n")
+        f.writelines(_itememb_rows(path, tokens, vectors) for tokens, vectors in chunks)
 
 
 def _itememb_rows(path, tokens, vectors):

@@ -28,6 +28,7 @@ from recbole.utils.argument_list import dataset_arguments
 
 from recbole_alphafuse.config import ITEMEMB_ID_FIELD, ITEMEMB_SUFFIX, ITEMEMB_VECTOR_FIELD
 from recbole_alphafuse.data.itememb import read_itememb_rows
+from recbole_alphafuse.files import written_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -128,13 +129,8 @@ def _read_cache(cache):
 
 def _write_cache(cache, tokens, vectors):
     """Save ``tokens`` and ``vectors`` to ``cache`` atomically: a temp file renamed into place."""
-    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, tokens=np.array(tokens, dtype=str), vectors=vectors)
-        os.replace(tmp, cache)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with written_atomically(cache) as f:
+        np.savez(f, tokens=np.array(tokens, dtype=str), vectors=vectors)
 
 
 class ItemembCacheLoading:

@@ -1,7 +1,6 @@
 """Make a dataset ready before RecBole loads it: built-in files copied, language vectors built."""
 
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from recbole_alphafuse.config import uses_language_embeddings
 from recbole_alphafuse.data.atomic import check_atomic_file
 from recbole_alphafuse.data.embed import embed_dataset
 from recbole_alphafuse.data.itememb import check_itememb_header, check_itememb_rows, itememb_path
+from recbole_alphafuse.files import written_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,8 @@ def copy_bundled_dataset(dataset_name, data_path):
     for suffix in BUNDLED_SUFFIXES:
         target = data_path / f"{dataset_name}.{suffix}"
         if not target.exists():
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            shutil.copyfile(source / target.name, tmp)
-            os.replace(tmp, target)
+            with open(source / target.name, "rb") as original, written_atomically(target) as f:
+                shutil.copyfileobj(original, f)
     logger.info(f"prepared {dataset_name} in {data_path} from RecBole's bundled copy")
 
 
