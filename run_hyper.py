@@ -12,6 +12,7 @@ with the CPUs and GPUs asked for, and a CSV of the trials is written beside ``--
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
 from recbole.trainer import HyperTuning
@@ -42,6 +43,11 @@ def main():
     parser.add_argument("--ray_address", default=None, help="Ray: cluster to join (default local)")
     args, _ = parser.parse_known_args()
     config_files = args.config_files.strip().split(" ") if args.config_files else None
+    if not Path(args.params_file).is_file():
+        sys.exit(
+            f"error: --params_file {args.params_file} not found: give a search-space file, "
+            "e.g. properties/hyper/AlphaFuseSASRec.hyper."
+        )
     if args.tool == "Ray":
         return ray_tune(args, config_files)
 

@@ -92,3 +92,11 @@ def test_ray_runs_every_trial_and_picks_the_best_validation_score(slice_root, wo
     assert "null_dim:8" in text and "null_dim:16" in text and "Test result:" in text
     # Trials run side by side: each keeps its best checkpoint in a folder of its own.
     assert len(list((workdir / "saved").glob("*/AlphaFuseSASRec-*.pth"))) == 2
+
+
+@pytest.mark.parametrize("tool", ["Hyperopt", "Ray"])
+def test_missing_search_space_file_is_one_error_line(tool, workdir):
+    result = run_script("run_hyper.py", [f"--tool={tool}", "--params_file=absent.hyper"], workdir)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --params_file absent.hyper")
+    assert "Traceback" not in result.stderr
