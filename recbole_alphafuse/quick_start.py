@@ -89,6 +89,11 @@ def run(
         ``test_result`` and ``model_file`` (the saved checkpoint, if ``saved``); with several
         processes, that of rank 0 (None on a machine without rank 0).
     """
+    if nproc < 1 or (world_size > 0 and world_size < nproc + group_offset):
+        raise AlphaFuseError(
+            f"nproc={nproc}, world_size={world_size}, group_offset={group_offset}: a group needs "
+            "nproc >= 1 processes here and world_size >= group_offset + nproc in all."
+        )
     if nproc == 1 and world_size <= 0:
         return _run_process(model, dataset, config_file_list, config_dict, saved)
     config_dict = dict(config_dict or {})

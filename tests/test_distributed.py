@@ -104,3 +104,9 @@ def test_more_processes_than_listed_gpus_is_refused_before_joining(slice_root, m
             dataset=SLICE,
             config_dict={**FAST_CONFIG, "data_path": str(slice_root), **distributed},
         )
+
+
+@pytest.mark.parametrize("nproc, world_size", [(0, -1), (2, 1)])
+def test_impossible_process_counts_are_refused(slice_root, nproc, world_size):
+    with pytest.raises(AlphaFuseError, match="world_size >= group_offset \\+ nproc"):
+        run(model="AlphaFuseSASRec", dataset=SLICE, nproc=nproc, world_size=world_size)
