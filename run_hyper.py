@@ -1,103 +1,10 @@
-"""Tune a model with RecBole's HyperTuning (hyperopt) or Ray Tune through the plugin's objective.
+"""Tune a model: ``python run_hyper.py --model=M --dataset=D --params_file=F [--tool=Ray] ...``.
 
-    python run_hyper.py --model=AlphaFuseSASRec --dataset=ml-100k --params_file=hyper.test \
-        [--config_files="a.yaml b.yaml"] [--algo=exhaustive|random|bayes] [--max_evals=N] \
-        [--tool=Hyperopt|Ray [--cpus_per_trial=1] [--gpus_per_trial=G] [--ray_address=ADDR]]
-
-Each trial trains on the training split and is selected on the validation metric; the test
-result of every trial is reported alongside, and all of them are written to ``--output_file``.
-With ``--tool=Ray`` the trials run in parallel on a Ray cluster (a local one by default), each
-with the CPUs and GPUs asked for, and a CSV of the trials is written beside ``--output_file``.
+RecBole's HyperTuning (or Ray Tune) through the plugin's objective; ``python -m recbole_alphafuse
+tune`` is the same command.
 """
 
-import argparse
-import sys
-from pathlib import Path
-
-import torch
-from recbole.trainer import HyperTuning
-
-from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.quick_start import objective_function
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=str, default="AlphaFuseSASRec", help="model name")
-    parser.add_argument("--dataset", type=str, default="ml-100k", help="dataset name")
-    parser.add_argument("--config_files", type=str, default=None, help="fixed config files")
-    parser.add_argument("--params_file", type=str, required=True, help="search space file")
-    parser.add_argument("--output_file", type=str, default="hyper_result.txt", help="result file")
-    parser.add_argument("--display_file", type=str, default=None, help="plot of the trials")
-    parser.add_argument("--algo", type=str, default="exhaustive", help="exhaustive, random, bayes")
-    parser.add_argument("--max_evals", type=int, default=100, help="trials (random / bayes)")
-    parser.add_argument("--early_stop", type=int, default=10, help="trials without progress")
-    parser.add_argument("--tool", choices=["Hyperopt", "Ray"], default="Hyperopt")
-    parser.add_argument("--cpus_per_trial", type=float, default=1, help="Ray: CPUs a trial")
-    parser.add_argument(
-        "--gpus_per_trial",
-        type=float,
-        default=1 if torch.cuda.is_available() else 0,
-        help="Ray: GPUs a trial (default 1 where there is a GPU, else 0)",
-    )
-    parser.add_argument("--ray_address", default=None, help="Ray: cluster to join (default local)")
-    args, _ = parser.parse_known_args()
-    config_files = args.config_files.strip().split(" ") if args.config_files else None
-    if not Path(args.params_file).is_file():
-        sys.exit(
-            f"error: --params_file {args.params_file} not found: give a search-space file, "
-            "e.g. properties/hyper/AlphaFuseSASRec.hyper."
-        )
-    if args.tool == "Ray":
-        return ray_tune(args, config_files)
-
-    def objective(config_dict, config_file_list):
-        config_dict = {"model": args.model, "dataset": args.dataset, **(config_dict or {})}
-        return objective_function(config_dict, config_file_list)
-
-    try:
-        hp = HyperTuning(
-            objective,
-            algo=args.algo,
-            early_stop=args.early_stop,
-            max_evals=args.max_evals,
-            params_file=args.params_file,
-            fixed_config_file_list=config_files,
-            display_file=args.display_file,
-        )
-        hp.run()
-    except AlphaFuseError as error:
-        sys.exit(f"error: {error}")
-    hp.export_result(output_file=args.output_file)
-    print("best params: ", hp.best_params)
-    print("best result: ")
-    print(hp.params2result[hp.params2str(hp.best_params)])
-
-
-def ray_tune(args, config_files):
-    try:
-        from recbole_alphafuse.ray_tuning import tune_with_ray
-
-        best_params, best_result = tune_with_ray(
-            args.model,
-            args.dataset,
-            args.params_file,
-            config_files,
-            algo=args.algo,
-            max_evals=args.max_evals,
-            cpus_per_trial=args.cpus_per_trial,
-            gpus_per_trial=args.gpus_per_trial,
-            output_file=args.output_file,
-            ray_address=args.ray_address,
-        )
-    except AlphaFuseError as error:
-        sys.exit(f"error: {error}")
-    except ImportError as error:
-        sys.exit(f'error: --tool=Ray needs Ray Tune ({error}): pip install -e ".[ray]"')
-    print("best params: ", best_params)
-    print("best result: ")
-    print(best_result)
-
+from recbole_alphafuse.commands import tune_command
 
 if __name__ == "__main__":
-    main()
+    tune_command()

@@ -1,5 +1,7 @@
-"""Command line of the plugin's data tools.
+"""Command line of the plugin: training, tuning and the data tools.
 
+python -m recbole_alphafuse run --model=M --dataset=D [--key=value ...]   (as run_recbole.py)
+python -m recbole_alphafuse tune --model=M --dataset=D --params_file=F ... (as run_hyper.py)
 python -m recbole_alphafuse embed --dataset NAME [--fields f1,f2] [--lm PATH] [--chunk-size N] ...
 python -m recbole_alphafuse embed --dataset NAME --from-file F.npy|.pt|.pickle [--ids IDS]
 python -m recbole_alphafuse convert lcrec --input DIR --dataset NAME
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.commands import run_command, tune_command
 from recbole_alphafuse.data.byo import embed_from_file
 from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, convert_lcrec
 from recbole_alphafuse.data.embed import DEFAULT_CHUNK_SIZE, DEFAULT_ITEM_FIELD, embed_dataset
@@ -24,6 +27,13 @@ from recbole_alphafuse.data.split import split_cold_start
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m recbole_alphafuse")
     commands = parser.add_subparsers(dest="command", required=True)
+    # Parsed by the commands themselves (see main): listed here for --help.
+    commands.add_parser(
+        "run", add_help=False, help="train and test a model, as run_recbole.py (see run --help)"
+    )
+    commands.add_parser(
+        "tune", add_help=False, help="hyperparameter search, as run_hyper.py (see tune --help)"
+    )
     embed = commands.add_parser(
         "embed",
         help="encode item text (or take --from-file vectors) into dataset/NAME/NAME.itememb",
@@ -138,7 +148,16 @@ def _check_from_file_options(args):
         )
 
 
+TRAINING_COMMANDS = {"run": run_command, "tune": tune_command}
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in TRAINING_COMMANDS:
+        prog = f"python -m recbole_alphafuse {argv[0]}"
+        # RecBole's Config reads the --key=value settings from sys.argv: leave it the flags only.
+        sys.argv = [prog, *argv[1:]]
+        return TRAINING_COMMANDS[argv[0]](argv[1:], prog=prog)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data_path = Path(args.data_path) / args.dataset

@@ -78,8 +78,8 @@ class Config(RecBoleConfig):
         super()._load_internal_config_dict(model, model_class, dataset)
         if not PROPERTIES_DIR.is_dir():
             raise AlphaFuseError(
-                f"the plugin's yaml defaults are missing ({PROPERTIES_DIR}): install it from a "
-                "clone of the repository with `pip install -e .`."
+                f"the plugin's yaml defaults are missing ({PROPERTIES_DIR}): reinstall the "
+                "plugin (`pip install .` from its repository, or its wheel)."
             )
         for path in [PROPERTIES_DIR / "overall.yaml", *default_files(model_class)]:
             self._update_internal_config_dict(str(path))

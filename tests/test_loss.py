@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.model.loss import NextItemLoss
+from recbole_alphafuse.model.loss import NextItemLoss, uniform_negatives
 
 
 class Table(torch.nn.Module):
@@ -43,13 +43,25 @@ def test_infonce_is_cosine_softmax_against_uniform_negatives(case):
     torch.manual_seed(3)
     value = loss(seq, pos, table)
     torch.manual_seed(3)
-    negatives = torch.randint(1, 10, (4, 5))
+    negatives = uniform_negatives(pos, 10, 5)
     cos_pos = F.cosine_similarity(seq, table.weight[pos], dim=-1)
     cos_neg = F.cosine_similarity(seq[:, None], table.weight[negatives], dim=-1)
     logits = torch.cat([cos_pos[:, None], cos_neg], 1) / 0.07
     expected = (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
     assert torch.allclose(value, expected, atol=1e-5)
     assert (negatives > 0).all()
+
+
+def test_negatives_are_uniform_over_the_items_but_the_target():
+    torch.manual_seed(0)
+    targets = torch.tensor([1, 5, 9])
+    negatives = uniform_negatives(targets, 10, 90_000)
+    for target, row in zip(targets, negatives):
+        counts = torch.bincount(row, minlength=10)
+        assert counts[0] == 0 and counts[target] == 0
+        others = counts[[i for i in range(1, 10) if i != target]].float()
+        # 8 other items, 11,250 draws each on average: within 3% of it.
+        assert (others - 90_000 / 8).abs().max() < 0.03 * 90_000 / 8
 
 
 def test_unknown_loss_is_refused():

@@ -8,6 +8,7 @@ from recbole_alphafuse.model.alphafuse_recbole import (
 )
 from recbole_alphafuse.model.alphafuse_sasrec import AlphaFuseSASRec
 from recbole_alphafuse.model.baselines import (
+    IDSASRec,
     LLMESR,
     LLMESRDreamRec,
     LLMInit,
@@ -34,6 +35,7 @@ __all__ = [
     "AlphaFuseGRU4Rec",
     "AlphaFuseSASRec",
     "DreamRec",
+    "IDSASRec",
     "LLMESRDreamRec",
     "LLMInit",
     "LLMInitDreamRec",

@@ -4,6 +4,7 @@ from recbole_alphafuse.model.dreamrec_backbone import DreamRecBackbone
 from recbole_alphafuse.model.dual_view import DualViewEncoderMixin
 from recbole_alphafuse.model.item_embedding import (
     DualViewItemEmbedding,
+    IDItemEmbedding,
     LLMInitItemEmbedding,
     MoRecItemEmbedding,
     RLMRecItemEmbedding,
@@ -11,6 +12,21 @@ from recbole_alphafuse.model.item_embedding import (
     WhitenRecItemEmbedding,
 )
 from recbole_alphafuse.model.sasrec_backbone import SASRecBackbone
+
+
+class IDSASRec(SASRecBackbone):
+    r"""SASRec with plain trainable item IDs on the plugin's backbone.
+
+    Reference:
+        Wang-Cheng Kang and Julian McAuley. "Self-Attentive Sequential Recommendation." in
+        ICDM 2018.
+
+    With ``encoder: recbole`` it has RecBole's SASRec parameters and scores; its use is the ID-only
+    baseline under any setting of the backbone (``encoder: reference``, ``loss_type``), so that
+    language-guided models are compared with it on the same encoder.
+    """
+
+    item_embedding_class = IDItemEmbedding
 
 
 class MoRec(SASRecBackbone):

@@ -11,6 +11,7 @@ from recbole_alphafuse.model.diffusion import (
     sinusoidal_embedding,
 )
 from recbole_alphafuse.model.sasrec_backbone import SASRecBackbone
+from recbole_alphafuse.model.sequence_encoder import recbole_init
 
 
 class DreamRecBackbone(SASRecBackbone):
@@ -50,7 +51,7 @@ class DreamRecBackbone(SASRecBackbone):
         )
         self.denoiser = nn.Linear(3 * hidden, hidden)
         for module in (self.step_mlp, self.denoiser):
-            module.apply(self._init_weights)
+            module.apply(lambda layer: recbole_init(layer, self.initializer_range))
 
     def build_loss(self, config):
         return nn.MSELoss()

@@ -16,7 +16,7 @@ class NextItemLoss(nn.Module):
     - ``CE``: softmax cross-entropy over the dot products with all items (RecBole's SASRec).
     - ``BPR``: pairwise loss against the negative item RecBole's sampler provides.
     - ``InfoNCE``: cosine similarity divided by ``temperature``, against ``neg_ratio`` negatives
-      drawn uniformly from all items per sequence, as in AlphaFuse's reference training.
+      drawn uniformly from the items other than the target, as in AlphaFuse's reference training.
     """
 
     def __init__(self, loss_type, n_items, temperature=0.07, neg_ratio=64):
@@ -37,9 +37,7 @@ class NextItemLoss(nn.Module):
             pos_score = (seq_output * item_embedding(pos_items)).sum(-1)
             neg_score = (seq_output * item_embedding(neg_items)).sum(-1)
             return self.bpr(pos_score, neg_score)
-        negatives = torch.randint(
-            1, self.n_items, (seq_output.shape[0], self.neg_ratio), device=seq_output.device
-        )
+        negatives = uniform_negatives(pos_items, self.n_items, self.neg_ratio)
         query = F.normalize(seq_output, dim=-1)
         pos = F.normalize(item_embedding(pos_items), dim=-1)
         neg = F.normalize(item_embedding(negatives), dim=-1)
@@ -48,6 +46,15 @@ class NextItemLoss(nn.Module):
         )
         target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         return F.cross_entropy(logits / self.temperature, target)
+
+
+def uniform_negatives(pos_items, n_items, count):
+    """``count`` items per target, uniform over the real items (1 .. n_items - 1) but the target.
+
+    Drawn from one fewer id and shifted past the target: exact, with no resampling loop.
+    """
+    negatives = torch.randint(1, n_items - 1, (len(pos_items), count), device=pos_items.device)
+    return negatives + (negatives >= pos_items.unsqueeze(-1)).long()
 
 
 def paired_info_nce(queries, keys, temperature):

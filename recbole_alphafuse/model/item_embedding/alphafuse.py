@@ -127,7 +127,9 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         return self.hidden_size
 
     def forward(self, item_ids):
-        return self._fuse(self.semantic[item_ids] * self.semantic_scale, self.id_embedding(item_ids))
+        return self._fuse(
+            self.semantic[item_ids] * self.semantic_scale, self.id_embedding(item_ids)
+        )
 
     @property
     def weight(self):
