@@ -188,6 +188,7 @@ def main():
         default=["ndcg@10", "hit@10", "mrr@10", "tail_item/ndcg@10", "head_item/ndcg@10"],
     )
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="per run (default cores / jobs)")
     parser.add_argument("--out", required=True, help="path prefix of the .csv, .md and .png")
     args = parser.parse_args()
     command = "python " + " ".join(sys.argv)
@@ -200,15 +201,16 @@ def main():
     protocols = {dataset: protocol(dataset, config_files) for dataset in args.datasets}
     runs = read_runs(csv_path)
     done = {(r["dataset"], r["model"], int(r["seed"])) for r in runs}
+    # Seed by seed, so that a cut-short table still compares the models on the same seeds.
     todo = [
         (dataset, model, seed)
         for dataset in args.datasets
-        for model in args.models
         for seed in args.seeds
+        for model in args.models
         if (dataset, model, seed) not in done
     ]
     fields = list(runs[0]) if runs else None
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     print(f"{len(todo)} runs to do ({len(done)} already in {csv_path}), {args.jobs} at a time")
     with ProcessPoolExecutor(
         args.jobs,

@@ -8,6 +8,7 @@ python -m recbole_alphafuse convert lcrec --input DIR --dataset NAME
 python -m recbole_alphafuse convert alphafuse --input DIR --dataset NAME [--embeddings FILE]
 python -m recbole_alphafuse convert amazon --reviews F --meta F --dataset NAME [--kcore 5]
 python -m recbole_alphafuse split cold-start --dataset NAME [--ratios 0.8,0.1,0.1] ...
+python -m recbole_alphafuse export alphafuse --dataset NAME --output DIR [--max-history N]
 """
 
 import argparse
@@ -22,6 +23,7 @@ from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, co
 from recbole_alphafuse.data.embed import DEFAULT_CHUNK_SIZE, DEFAULT_ITEM_FIELD, embed_dataset
 from recbole_alphafuse.data.prepare import copy_bundled_dataset
 from recbole_alphafuse.data.split import split_cold_start
+from recbole_alphafuse.export import export_alphafuse
 
 
 def build_parser():
@@ -116,6 +118,30 @@ def build_parser():
     split.add_argument("--max-history", type=int, default=10, help="longest history per example")
     split.add_argument("--seed", type=int, default=2020, help="seed of the user shuffle")
     split.add_argument("--output", default=None, help="name of the new dataset (default NAME-cold)")
+
+    export = commands.add_parser(
+        "export",
+        help="write a dataset as RecBole splits it in another layout",
+        description="alphafuse: the AlphaFuse / DreamRec pickled DataFrames (train_data.df, "
+        "val_data.df, test_data.df, data_statis.df, <name>_emb.pickle, item_tokens.txt) of "
+        "exactly the examples RecBole trains, validates and tests the plugin's models on; "
+        "the inverse of `convert alphafuse`.",
+    )
+    export.add_argument("layout", choices=["alphafuse"])
+    export.add_argument("--dataset", required=True, help="dataset name (folder under --data-path)")
+    export.add_argument("--data-path", default="dataset", help="folder holding dataset folders")
+    export.add_argument("--output", required=True, help="folder to write (must not exist)")
+    export.add_argument(
+        "--embedding-name",
+        default="language",
+        help="the vectors go to NAME_emb.pickle (the authors' --language_model_type)",
+    )
+    export.add_argument(
+        "--max-history",
+        type=int,
+        default=None,
+        help="seq_size (default: the dataset's MAX_ITEM_LIST_LENGTH)",
+    )
     return parser
 
 
@@ -164,6 +190,11 @@ def main(argv=None):
     try:
         if args.command == "convert":
             _convert(args)
+            return
+        if args.command == "export":
+            export_alphafuse(
+                args.dataset, args.output, args.data_path, args.embedding_name, args.max_history
+            )
             return
         if args.command == "split":
             copy_bundled_dataset(args.dataset, data_path)

@@ -13,6 +13,7 @@ from recbole_alphafuse.__main__ import main
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.atomic import read_atomic
 from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, convert_lcrec
+from tests.conftest import SLICE
 
 
 @pytest.fixture
@@ -309,3 +310,56 @@ def test_amazon_missing_fields_are_named(amazon, tmp_path):
     with pytest.raises(AlphaFuseError, match=r"meta_Office.json, line 2: .* lacks 'asin'"):
         convert_amazon(amazon[0], meta, tmp_path / "data", "office")
     assert not (tmp_path / "data").exists()
+
+
+def test_export_writes_the_split_that_convert_alphafuse_reads_back(data_copy, workdir):
+    root, _ = data_copy
+    main(["split", "cold-start", "--dataset", SLICE, "--data-path", str(root)])
+    cold = f"{SLICE}-cold"
+    exported = workdir / "official"
+    main(
+        ["export", "alphafuse", "--dataset", cold, "--data-path", str(root)]
+        + ["--output", str(exported)]
+    )
+    statistics = pd.read_pickle(exported / "data_statis.df")
+    seq_size, item_num = int(statistics["seq_size"][0]), int(statistics["item_num"][0])
+    train = pd.read_pickle(exported / "train_data.df")
+    # Newest item last, padding first, len_seq counting the real items.
+    for seq, length in zip(train["seq"], train["len_seq"]):
+        assert len(seq) == seq_size and seq[: seq_size - length] == [item_num] * (seq_size - length)
+        assert item_num not in seq[seq_size - length :]
+    tokens = (exported / "item_tokens.txt").read_text().split()
+    assert len(tokens) == item_num == len(pd.read_pickle(exported / "language_emb.pickle"))
+
+    main(
+        ["convert", "alphafuse", "--input", str(exported), "--dataset", "back"]
+        + ["--data-path", str(root)]
+    )
+    source_vectors, _ = read_atomic(root / cold / f"{cold}.itememb")
+    source_vectors = source_vectors.set_index("iid")["item_emb"]
+    back_vectors, _ = read_atomic(root / "back" / "back.itememb")
+    for iid, vector in zip(back_vectors["iid"], back_vectors["item_emb"]):
+        assert np.allclose(
+            np.array(vector.split(), dtype=float),
+            np.array(source_vectors[tokens[int(iid)]].split(), dtype=float),
+            atol=1e-6,
+        )
+    for split in ("train", "valid", "test"):
+        original, _ = read_atomic(root / cold / f"{cold}.{split}.inter")
+        again, _ = read_atomic(root / "back" / f"back.{split}.inter")
+        as_tokens = sorted(
+            (" ".join(tokens[int(i)] for i in history.split()), tokens[int(target)])
+            for history, target in zip(again["item_id_list"], again["item_id"])
+        )
+        assert as_tokens == sorted(zip(original["item_id_list"], original["item_id"]))
+
+
+def test_export_refuses_an_existing_output_and_leaves_it_alone(data_copy, workdir):
+    root, _ = data_copy
+    (workdir / "official").mkdir()
+    with pytest.raises(SystemExit, match="official already exists"):
+        main(
+            ["export", "alphafuse", "--dataset", SLICE, "--data-path", str(root)]
+            + ["--output", str(workdir / "official")]
+        )
+    assert not any((workdir / "official").iterdir())
