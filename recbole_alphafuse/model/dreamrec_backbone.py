@@ -27,6 +27,8 @@ class DreamRecBackbone(SASRecBackbone):
     """
 
     input_type = InputType.POINTWISE
+    # The denoiser is trained on the history's last state only.
+    supported_train_positions = ("last",)
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

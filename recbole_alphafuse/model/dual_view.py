@@ -24,7 +24,7 @@ class DualViewEncoderMixin:
     def encoder_width(self):
         return self.item_embedding.embedding_dim // 2
 
-    def forward(self, item_seq, item_seq_len):
+    def states(self, item_seq):
         id_view, semantic_view = self.item_embedding.views(item_seq)
         id_states = self.encode(id_view, item_seq)
         semantic_states = self.encode(semantic_view, item_seq)
@@ -42,5 +42,4 @@ class DualViewEncoderMixin:
                 semantic_states, id_states, id_states, attn_mask=future, need_weights=False
             )[0]
         )
-        output = torch.cat([id_fused, semantic_fused], dim=-1)
-        return self.gather_indexes(output, item_seq_len - 1)
+        return torch.cat([id_fused, semantic_fused], dim=-1)

@@ -1,8 +1,11 @@
 """SASRec as a backbone over any item-embedding strategy."""
 
+import torch
 from recbole.model.abstract_recommender import SequentialRecommender
 
-from recbole_alphafuse.model.loss import NextItemLoss
+from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.data.windows import SCORED_POSITIONS_FIELD, TRAIN_POSITIONS
+from recbole_alphafuse.model.loss import NextItemLoss, uniform_negatives
 from recbole_alphafuse.model.sequence_encoder import build_sequence_encoder
 
 
@@ -14,10 +17,14 @@ class SASRecBackbone(SequentialRecommender):
     vectors from ``item_embedding_class`` (an :class:`ItemEmbedding` strategy) instead of its own
     ID table.
     Registered models subclass it and name their strategy; ``loss_type`` is ``CE``, ``BPR`` or
-    ``InfoNCE`` (see :class:`NextItemLoss`). Ranking is the raw dot product with every item.
+    ``InfoNCE`` (see :class:`NextItemLoss`). ``train_positions``: ``last`` trains RecBole's rows
+    (one target each, at the last position); ``all`` trains windows with a loss at every
+    position (:mod:`recbole_alphafuse.data.windows`). Ranking is the raw dot product with every
+    item.
     """
 
     item_embedding_class = None
+    supported_train_positions = TRAIN_POSITIONS
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -27,6 +34,19 @@ class SASRecBackbone(SequentialRecommender):
         self.n_heads = config["n_heads"]
         self.attn_dropout_prob = config["attn_dropout_prob"]
         self.initializer_range = config["initializer_range"]
+        self.train_positions = config["train_positions"]
+        if self.train_positions not in self.supported_train_positions:
+            raise AlphaFuseError(
+                f"train_positions must be one of {list(self.supported_train_positions)} for "
+                f"{self.__class__.__name__}, got '{self.train_positions}'."
+            )
+        if self.train_positions == "all" and config["encoder"] == "reference":
+            # Its positions count back from the newest item: a window's earlier states would be
+            # read at positions that the newest item of a history never takes.
+            raise AlphaFuseError(
+                "train_positions: all needs encoder: recbole (the reference encoder numbers "
+                "positions from the newest item); set train_positions: last."
+            )
         self.sequence_encoder = build_sequence_encoder(
             config, self.hidden_size, self.max_seq_length
         )
@@ -48,19 +68,34 @@ class SASRecBackbone(SequentialRecommender):
         """The causal encoder over embedded sequences: states at every position."""
         return self.sequence_encoder(item_emb, item_seq)
 
+    def states(self, item_seq):
+        """The encoder's state at every position of the histories: ``[B, L, width]``."""
+        return self.encode(self.item_embedding(item_seq), item_seq)
+
     def forward(self, item_seq, item_seq_len):
-        output = self.encode(self.item_embedding(item_seq), item_seq)
-        return self.gather_indexes(output, item_seq_len - 1)
+        return self.gather_indexes(self.states(item_seq), item_seq_len - 1)
+
+    def scored_states(self, interaction):
+        """``train_positions: all``: the states of each window's scored positions and their next
+        items (the window's own next item, the row's target at its last position)."""
+        item_seq, lengths = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        next_items = torch.cat([item_seq[:, 1:], torch.zeros_like(item_seq[:, :1])], dim=1)
+        next_items.scatter_(1, (lengths - 1).unsqueeze(1), interaction[self.POS_ITEM_ID][:, None])
+        positions = torch.arange(item_seq.size(1), device=item_seq.device)
+        first_scored = lengths - interaction[SCORED_POSITIONS_FIELD]
+        scored = (positions < lengths[:, None]) & (positions >= first_scored[:, None])
+        return self.states(item_seq)[scored], next_items[scored]
 
     def calculate_loss(self, interaction):
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        pos_items = interaction[self.POS_ITEM_ID]
-        loss = self.loss_fct(
-            seq_output,
-            pos_items,
-            self.item_embedding,
-            interaction[self.NEG_ITEM_ID] if self.NEG_ITEM_ID in interaction else None,
-        )
+        if self.train_positions == "all":
+            seq_output, pos_items = self.scored_states(interaction)
+            # One sampled negative per row cannot serve every position: uniform ones, as InfoNCE.
+            neg_items = uniform_negatives(pos_items, self.n_items, 1).squeeze(1)
+        else:
+            seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+            pos_items = interaction[self.POS_ITEM_ID]
+            neg_items = interaction[self.NEG_ITEM_ID] if self.NEG_ITEM_ID in interaction else None
+        loss = self.loss_fct(seq_output, pos_items, self.item_embedding, neg_items)
         return loss + self.item_embedding.auxiliary_loss(pos_items)
 
     def predict(self, interaction):
