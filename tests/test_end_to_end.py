@@ -174,4 +174,6 @@ def test_any_recbole_model_takes_alphafuse_the_same_way(slice_root, workdir):
     config = {**FAST_CONFIG, "data_path": str(slice_root), "embedding_size": 32}
     result = run(model=AlphaFuseNARM, dataset=SLICE, config_dict=config, saved=False)
     assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
-    assert Config(model=AlphaFuseNARM, dataset=SLICE, config_dict=config)["semantic_scale"] == 0.03125
+    assert (
+        Config(model=AlphaFuseNARM, dataset=SLICE, config_dict=config)["semantic_scale"] == 0.03125
+    )

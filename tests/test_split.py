@@ -58,7 +58,9 @@ def test_users_are_disjoint_and_examples_follow_the_protocol(tiny):
         n = int(user[1:])
         rows = train[train["user_id"] == user]
         assert list(rows["item_id"]) == [f"i{n + p}" for p in range(1, n + 1)]
-        assert [len(h.split()) for h in rows["item_id_list"]] == [min(p, 3) for p in range(1, n + 1)]
+        assert [len(h.split()) for h in rows["item_id_list"]] == [
+            min(p, 3) for p in range(1, n + 1)
+        ]
 
 
 def test_item_text_is_kept_for_used_items_only_and_settings_are_written(tiny):

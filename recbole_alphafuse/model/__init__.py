@@ -8,8 +8,8 @@ from recbole_alphafuse.model.alphafuse_recbole import (
 )
 from recbole_alphafuse.model.alphafuse_sasrec import AlphaFuseSASRec
 from recbole_alphafuse.model.baselines import (
-    IDSASRec,
     LLMESR,
+    IDSASRec,
     LLMESRDreamRec,
     LLMInit,
     LLMInitDreamRec,
