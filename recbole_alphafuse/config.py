@@ -9,12 +9,13 @@ from recbole.config import Config as RecBoleConfig
 from recbole.utils import InputType, ModelType
 
 from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
+from recbole_alphafuse.data.itememb import (
+    ITEMEMB_ID_FIELD,
+    ITEMEMB_SUFFIX,
+    ITEMEMB_VECTOR_FIELD,
+    uses_language_embeddings,
+)
 from recbole_alphafuse.utils import get_model
-
-# Where language vectors enter RecBole: the NAME.itememb atomic file, read as a preloaded weight.
-ITEMEMB_SUFFIX = "itememb"
-ITEMEMB_ID_FIELD = "iid"
-ITEMEMB_VECTOR_FIELD = "item_emb"
 
 # Losses computed over the full item table or over negatives the model samples itself.
 POINTWISE_LOSSES = ("CE", "InfoNCE")
@@ -39,12 +40,6 @@ def default_files(model_class):
         candidates.append(PROPERTIES_DIR / "item_embedding" / f"{strategy.__name__}.yaml")
     candidates.append(PROPERTIES_DIR / "model" / f"{model_class.__name__}.yaml")
     return [path for path in candidates if path.is_file()]
-
-
-def uses_language_embeddings(model_class):
-    """Whether a model reads the dataset's .itememb vectors: decided by its item-embedding strategy."""
-    strategy = getattr(model_class, "item_embedding_class", None)
-    return strategy is not None and strategy.uses_language_embeddings
 
 
 class Config(RecBoleConfig):

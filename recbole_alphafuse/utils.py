@@ -1,18 +1,19 @@
 """Model and trainer lookup: the plugin's registry first, then RecBole's own."""
 
-import importlib
 from functools import cache
 
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
 from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse import model as registered
+from recbole_alphafuse.evaluation import GroupMetricsMixin
+from recbole_alphafuse.trainer import DistributedMixin, TrustedCheckpointMixin
 
 
 def plugin_models():
     """Registered model classes of this plugin, by name."""
-    module = importlib.import_module("recbole_alphafuse.model")
-    return {name: getattr(module, name) for name in module.__all__}
+    return {name: getattr(registered, name) for name in registered.__all__}
 
 
 def get_model(model_name):
@@ -38,9 +39,6 @@ def get_trainer(model_type, model_name):
 
 @cache
 def _trusted_trainer(trainer_class):
-    from recbole_alphafuse.evaluation import GroupMetricsMixin
-    from recbole_alphafuse.trainer import DistributedMixin, TrustedCheckpointMixin
-
     return type(
         trainer_class.__name__,
         (TrustedCheckpointMixin, DistributedMixin, GroupMetricsMixin, trainer_class),

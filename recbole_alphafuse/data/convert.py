@@ -22,10 +22,9 @@ import pandas as pd
 import yaml
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.config import ITEMEMB_SUFFIX
 from recbole_alphafuse.data.atomic import BENCHMARK_SPLITS
 from recbole_alphafuse.data.byo import UNREADABLE_FILE_ERRORS, as_matrix, load_vector_file
-from recbole_alphafuse.data.itememb import itememb_path, write_itememb
+from recbole_alphafuse.data.itememb import ITEMEMB_SUFFIX, itememb_path, write_itememb
 from recbole_alphafuse.data.split import (
     ITEM_FIELD,
     ITEM_LIST_FIELD,

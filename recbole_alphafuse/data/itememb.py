@@ -11,14 +11,19 @@ import numpy as np
 import torch
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.config import (
-    ITEMEMB_ID_FIELD,
-    ITEMEMB_SUFFIX,
-    ITEMEMB_VECTOR_FIELD,
-)
 from recbole_alphafuse.files import written_atomically
 
+# Where language vectors enter RecBole: the NAME.itememb atomic file, read as a preloaded weight.
+ITEMEMB_SUFFIX = "itememb"
+ITEMEMB_ID_FIELD = "iid"
+ITEMEMB_VECTOR_FIELD = "item_emb"
 HEADER = f"{ITEMEMB_ID_FIELD}:token\t{ITEMEMB_VECTOR_FIELD}:float_seq"
+
+
+def uses_language_embeddings(model_class):
+    """Whether a model reads the dataset's .itememb vectors: decided by its item-embedding strategy."""
+    strategy = getattr(model_class, "item_embedding_class", None)
+    return strategy is not None and strategy.uses_language_embeddings
 
 
 def itememb_path(data_path, dataset_name):

@@ -26,8 +26,12 @@ from recbole.data.dataset import Dataset, KnowledgeBasedDataset, SequentialDatas
 from recbole.utils import FeatureType, ModelType
 from recbole.utils.argument_list import dataset_arguments
 
-from recbole_alphafuse.config import ITEMEMB_ID_FIELD, ITEMEMB_SUFFIX, ITEMEMB_VECTOR_FIELD
-from recbole_alphafuse.data.itememb import read_itememb_rows
+from recbole_alphafuse.data.itememb import (
+    ITEMEMB_ID_FIELD,
+    ITEMEMB_SUFFIX,
+    ITEMEMB_VECTOR_FIELD,
+    read_itememb_rows,
+)
 from recbole_alphafuse.files import written_atomically
 
 logger = logging.getLogger(__name__)

@@ -7,10 +7,14 @@ from pathlib import Path
 import recbole
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.config import uses_language_embeddings
 from recbole_alphafuse.data.atomic import check_atomic_file
 from recbole_alphafuse.data.embed import embed_dataset
-from recbole_alphafuse.data.itememb import check_itememb_header, check_itememb_rows, itememb_path
+from recbole_alphafuse.data.itememb import (
+    check_itememb_header,
+    check_itememb_rows,
+    itememb_path,
+    uses_language_embeddings,
+)
 from recbole_alphafuse.files import written_atomically
 
 logger = logging.getLogger(__name__)
