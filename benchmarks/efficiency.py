@@ -24,10 +24,10 @@ from recbole.utils import init_seed
 from benchmarks.report import machine, timing_arguments, write_report
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.quick_start import create_dataset
-from recbole_alphafuse.utils import get_trainer
+from recbole_alphafuse.registry import get_trainer
 
 MODELS = ("SASRec", "AlphaFuseSASRec")
-DIFFUSION_MODELS = ("DreamRec", "iDreamRec", "AlphaFuseDreamRec")
+DIFFUSION_MODELS = ("IDDreamRec", "WhitenedDreamRec", "AlphaFuseDreamRec")
 SAMPLING_STEPS = (5, 20, 100)
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.commands import run_command, tune_command
-from recbole_alphafuse.data.byo import embed_from_file
 from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, convert_lcrec
 from recbole_alphafuse.data.embed import DEFAULT_CHUNK_SIZE, DEFAULT_ITEM_FIELD, embed_dataset
+from recbole_alphafuse.data.own_vectors import embed_from_file
 from recbole_alphafuse.data.prepare import copy_bundled_dataset
 from recbole_alphafuse.data.split import split_cold_start
 from recbole_alphafuse.export import export_alphafuse

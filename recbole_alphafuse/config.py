@@ -15,7 +15,7 @@ from recbole_alphafuse.data.itememb import (
     ITEMEMB_VECTOR_FIELD,
     uses_language_embeddings,
 )
-from recbole_alphafuse.utils import get_model
+from recbole_alphafuse.registry import get_model
 
 # Losses computed over the full item table or over negatives the model samples itself.
 POINTWISE_LOSSES = ("CE", "InfoNCE")

@@ -21,8 +21,8 @@ from recbole_alphafuse.data.itememb import check_no_extra_items, itememb_path
 from recbole_alphafuse.data.itememb_cache import create_cached_dataset, load_itememb
 from recbole_alphafuse.data.prepare import prepare_dataset, uses_itememb_cache
 from recbole_alphafuse.data.windows import windowed_train_data
+from recbole_alphafuse.registry import get_trainer
 from recbole_alphafuse.trainer import load_checkpoint
-from recbole_alphafuse.utils import get_trainer
 
 
 def _fresh_logger(config):

@@ -7,7 +7,7 @@ from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.model.decomposition import decompose_language_space
 from recbole_alphafuse.model.item_embedding import (
     AlphaFuseItemEmbedding,
-    DualViewItemEmbedding,
+    LLMESRItemEmbedding,
     LLMInitItemEmbedding,
     MoRecItemEmbedding,
     RLMRecItemEmbedding,
@@ -91,7 +91,7 @@ def test_rlmrec_unknown_variant_and_other_strategies_add_no_loss(language):
 
 
 def test_dual_view_concatenates_an_id_view_and_an_adapted_language_view(language):
-    embedding = DualViewItemEmbedding(language, 8, semantic_scale=0.125, beta=0.1)
+    embedding = LLMESRItemEmbedding(language, 8, semantic_scale=0.125, beta=0.1)
     ids = torch.tensor([[0, 5, 9]])
     id_view, semantic_view = embedding.views(ids)
     assert id_view.shape == semantic_view.shape == (1, 3, 4)

@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 import torch
 from recbole.utils import InputType
 
@@ -84,3 +85,12 @@ def test_recboles_models_leave_autograd_anomaly_detection_off():
     import recbole_alphafuse.model  # noqa: F401
 
     assert not torch.is_anomaly_enabled()
+
+
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [("DreamRec", "IDDreamRec"), ("iDreamRec", "WhitenedDreamRec"), ("MoRec", "MoRecSASRec")],
+)
+def test_earlier_model_names_still_run_the_renamed_models(alias, name):
+    config = Config(model=alias, dataset="ml-100k")
+    assert config["model"] == name and config.model_class.__name__ == name

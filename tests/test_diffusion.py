@@ -11,9 +11,9 @@ from recbole_alphafuse.model.diffusion import (
     guided,
     sinusoidal_embedding,
 )
-from recbole_alphafuse.utils import get_trainer
+from recbole_alphafuse.registry import get_trainer
 
-DIFFUSION_MODELS = ["DreamRec", "iDreamRec", "AlphaFuseDreamRec"]
+DIFFUSION_MODELS = ["IDDreamRec", "WhitenedDreamRec", "AlphaFuseDreamRec"]
 # Small widths for 2 CPU cores: AlphaFuseDreamRec keeps 32 directions with a 16-wide ID part.
 DIFFUSION_CONFIG = {**FAST_CONFIG, "null_thres": None, "learning_rate": 0.003}
 
@@ -101,7 +101,7 @@ def test_training_loss_drops_and_scores_are_finite_and_seeded(name, slice_root, 
 
 
 def test_guidance_weight_zero_samples_from_the_conditional_model(slice_root):
-    _, model, _, valid_data = build(slice_root, "DreamRec", guidance_w=0.0)
+    _, model, _, valid_data = build(slice_root, "IDDreamRec", guidance_w=0.0)
     model.eval()
     batch = next(iter(valid_data))[0]
     condition = model.forward(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])
@@ -118,4 +118,4 @@ def test_guidance_weight_zero_samples_from_the_conditional_model(slice_root):
 
 def test_sampling_steps_beyond_timesteps_are_refused(slice_root):
     with pytest.raises(AlphaFuseError, match="sampling_steps must be between 1 and timesteps=100"):
-        build(slice_root, "DreamRec", timesteps=100, sampling_steps=200)
+        build(slice_root, "IDDreamRec", timesteps=100, sampling_steps=200)

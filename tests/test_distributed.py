@@ -10,7 +10,7 @@ from conftest import FAST_CONFIG, SLICE
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.quick_start import _run_process, load_data_and_model, run
-from recbole_alphafuse.utils import get_trainer, plugin_models
+from recbole_alphafuse.registry import get_trainer, plugin_models
 
 
 def free_port():
@@ -70,7 +70,13 @@ def _train_each_model(rank, models, ports, config_dict, queue):
 
 # One model of each other strategy mechanics and of RecBole's own backbones (the SASRec and
 # DreamRec backbones are covered above); all of them take 8 minutes on 2 CPU cores.
-MODEL_SAMPLE = ["AlphaFuseBERT4Rec", "AlphaFuseGRU4Rec", "LLMESR", "RLMRec", "UniSRecDreamRec"]
+MODEL_SAMPLE = [
+    "AlphaFuseBERT4Rec",
+    "AlphaFuseGRU4Rec",
+    "LLMESRSASRec",
+    "RLMRecSASRec",
+    "UniSRecDreamRec",
+]
 
 
 def test_other_plugin_models_train_in_two_cpu_processes(slice_root, workdir):

@@ -17,7 +17,6 @@ from recbole_alphafuse import AlphaFuseError, files
 from recbole_alphafuse.__main__ import main
 from recbole_alphafuse.data import itememb
 from recbole_alphafuse.data.atomic import read_atomic
-from recbole_alphafuse.data.byo import embed_from_file
 from recbole_alphafuse.data.embed import (
     ItemTexts,
     default_encoder_path,
@@ -25,6 +24,7 @@ from recbole_alphafuse.data.embed import (
     encode_texts,
     load_encoder,
 )
+from recbole_alphafuse.data.own_vectors import embed_from_file
 from recbole_alphafuse.data.prepare import bundled_dataset_dir, copy_bundled_dataset
 from recbole_alphafuse.data.split import write_benchmark_dataset
 

@@ -13,7 +13,7 @@ from recbole.model.sequential_recommender import NARM
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.model.item_embedding import AlphaFuseItemEmbedding
 from recbole_alphafuse.quick_start import load_data_and_model, run
-from recbole_alphafuse.utils import get_trainer, plugin_models
+from recbole_alphafuse.registry import get_trainer, plugin_models
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ from recbole.evaluator.metrics import MRR, NDCG, Hit, Precision, Recall
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.evaluation import single_target_metrics, tail_items, target_ranks
-from recbole_alphafuse.utils import get_trainer
+from recbole_alphafuse.registry import get_trainer
 from tests.conftest import build_model
 
 RECBOLE_METRICS = {"hit": Hit, "recall": Recall, "ndcg": NDCG, "mrr": MRR, "precision": Precision}

@@ -71,7 +71,7 @@ def test_module_command_trains_and_a_new_process_reloads_it(slice_root, tmp_path
     reloaded = python(
         "import json\n"
         "from recbole_alphafuse.quick_start import load_data_and_model\n"
-        "from recbole_alphafuse.utils import get_trainer\n"
+        "from recbole_alphafuse.registry import get_trainer\n"
         f"config, model, _, _, _, test = load_data_and_model({str(checkpoint)!r})\n"
         "trainer = get_trainer(config['MODEL_TYPE'], config['model'])(config, model)\n"
         "print(json.dumps(dict(trainer.evaluate(test, load_best_model=False))))\n",

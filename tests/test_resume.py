@@ -7,8 +7,8 @@ from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.quick_start import _build, run
+from recbole_alphafuse.registry import get_trainer
 from recbole_alphafuse.trainer import last_checkpoint_file, load_checkpoint
-from recbole_alphafuse.utils import get_trainer
 
 EPOCHS = 2
 

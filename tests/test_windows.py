@@ -105,7 +105,7 @@ def test_a_run_trains_on_windows_with_every_loss(slice_root, workdir, loss_type)
         "train_positions": "all",
         "loss_type": loss_type,
     }
-    result = run(model="RLMRec", dataset=SLICE, config_dict=config, saved=False)
+    result = run(model="RLMRecSASRec", dataset=SLICE, config_dict=config, saved=False)
     assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
 
 
@@ -113,7 +113,7 @@ def test_a_run_trains_on_windows_with_every_loss(slice_root, workdir, loss_type)
     ("model", "settings", "message"),
     [
         ("SASRec", {}, "for RecBole's SASRec, use IDSASRec"),
-        ("DreamRec", {}, "plugin's SASRec backbone"),
+        ("IDDreamRec", {}, "plugin's SASRec backbone"),
         ("IDSASRec", {"encoder": "reference"}, "needs encoder: recbole"),
     ],
 )

@@ -23,8 +23,8 @@ import yaml
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.data.atomic import BENCHMARK_SPLITS
-from recbole_alphafuse.data.byo import UNREADABLE_FILE_ERRORS, as_matrix, load_vector_file
 from recbole_alphafuse.data.itememb import ITEMEMB_SUFFIX, itememb_path, write_itememb
+from recbole_alphafuse.data.own_vectors import UNREADABLE_FILE_ERRORS, as_matrix, load_vector_file
 from recbole_alphafuse.data.split import (
     ITEM_FIELD,
     ITEM_LIST_FIELD,
@@ -221,7 +221,7 @@ def convert_alphafuse(input_dir, data_root, dataset_name, embeddings=None):
     (``seq``: the history padded to ``seq_size`` ids with the id ``item_num``, ``len_seq``,
     ``next``: the target), ``data_statis.df`` (``seq_size``, ``item_num``) and the language
     vectors ``<model>_emb.pickle`` (row i = item i; or ``embeddings``, any file of
-    :func:`~recbole_alphafuse.data.byo.load_vector_file`). Each example becomes a row of
+    :func:`~recbole_alphafuse.data.own_vectors.load_vector_file`). Each example becomes a row of
     ``NAME.{train,valid,test}.inter`` with its own user token (``train-17``: row 17) and the
     item ids as tokens; ``NAME.itememb`` holds the vectors of the items used.
     """

@@ -1,51 +1,65 @@
-"""Registered models: each pairs a backbone with an item-embedding strategy."""
+"""Registered models, named ``<Strategy><Backbone>``: each pairs a backbone with an item-embedding
+strategy (``model/sasrec.py``, ``model/dreamrec.py``, ``model/recbole_backbones.py``)."""
 
 import torch
 
-from recbole_alphafuse.model.alphafuse_recbole import (
-    AlphaFuseBERT4Rec,
-    AlphaFuseGRU4Rec,
-)
-from recbole_alphafuse.model.alphafuse_sasrec import AlphaFuseSASRec
-from recbole_alphafuse.model.baselines import (
-    LLMESR,
-    IDSASRec,
+from recbole_alphafuse.model.dreamrec import (
+    AlphaFuseDreamRec,
+    IDDreamRec,
     LLMESRDreamRec,
-    LLMInit,
     LLMInitDreamRec,
-    MoRec,
     MoRecDreamRec,
-    RLMRec,
     RLMRecDreamRec,
-    UniSRec,
     UniSRecDreamRec,
-    WhitenRec,
+    WhitenedDreamRec,
     WhitenRecDreamRec,
 )
-from recbole_alphafuse.model.dreamrec import AlphaFuseDreamRec, DreamRec, iDreamRec
+from recbole_alphafuse.model.recbole_backbones import AlphaFuseBERT4Rec, AlphaFuseGRU4Rec
+from recbole_alphafuse.model.sasrec import (
+    AlphaFuseSASRec,
+    IDSASRec,
+    LLMESRSASRec,
+    LLMInitSASRec,
+    MoRecSASRec,
+    RLMRecSASRec,
+    UniSRecSASRec,
+    WhitenRecSASRec,
+)
 
 # Importing RecBole's sequential models runs its SINE module, which switches autograd's anomaly
 # detection on for the whole process: a debugging aid that slows every training step.
 torch.autograd.set_detect_anomaly(False)
 
 __all__ = [
-    "LLMESR",
     "AlphaFuseBERT4Rec",
     "AlphaFuseDreamRec",
     "AlphaFuseGRU4Rec",
     "AlphaFuseSASRec",
-    "DreamRec",
+    "IDDreamRec",
     "IDSASRec",
     "LLMESRDreamRec",
-    "LLMInit",
+    "LLMESRSASRec",
     "LLMInitDreamRec",
-    "MoRec",
+    "LLMInitSASRec",
     "MoRecDreamRec",
-    "RLMRec",
+    "MoRecSASRec",
     "RLMRecDreamRec",
-    "UniSRec",
+    "RLMRecSASRec",
     "UniSRecDreamRec",
-    "WhitenRec",
+    "UniSRecSASRec",
     "WhitenRecDreamRec",
-    "iDreamRec",
+    "WhitenRecSASRec",
+    "WhitenedDreamRec",
 ]
+
+# Earlier names, still accepted by --model (a run then logs and saves under the new name).
+MODEL_ALIASES = {
+    "DreamRec": "IDDreamRec",
+    "iDreamRec": "WhitenedDreamRec",
+    "LLMESR": "LLMESRSASRec",
+    "LLMInit": "LLMInitSASRec",
+    "MoRec": "MoRecSASRec",
+    "RLMRec": "RLMRecSASRec",
+    "UniSRec": "UniSRecSASRec",
+    "WhitenRec": "WhitenRecSASRec",
+}

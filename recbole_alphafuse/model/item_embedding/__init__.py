@@ -12,20 +12,20 @@ from recbole_alphafuse.model.item_embedding.adapter import (
 )
 from recbole_alphafuse.model.item_embedding.alphafuse import AlphaFuseItemEmbedding
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
-from recbole_alphafuse.model.item_embedding.dual_view import DualViewItemEmbedding
 from recbole_alphafuse.model.item_embedding.id import IDItemEmbedding
+from recbole_alphafuse.model.item_embedding.llm_esr import LLMESRItemEmbedding
 from recbole_alphafuse.model.item_embedding.llm_init import (
     LLMInitItemEmbedding,
     RLMRecItemEmbedding,
 )
 from recbole_alphafuse.model.item_embedding.mask_token import MaskTokenItemEmbedding
 from recbole_alphafuse.model.item_embedding.whitened import (
-    WhitenedLanguageItemEmbedding,
+    WhitenedItemEmbedding,
 )
 
 __all__ = [
     "AlphaFuseItemEmbedding",
-    "DualViewItemEmbedding",
+    "LLMESRItemEmbedding",
     "IDItemEmbedding",
     "ItemEmbedding",
     "LLMInitItemEmbedding",
@@ -34,5 +34,5 @@ __all__ = [
     "RLMRecItemEmbedding",
     "UniSRecItemEmbedding",
     "WhitenRecItemEmbedding",
-    "WhitenedLanguageItemEmbedding",
+    "WhitenedItemEmbedding",
 ]

@@ -1,11 +1,11 @@
-"""Frozen whitened language embeddings, no ID part (iDreamRec's items)."""
+"""Frozen whitened language embeddings, no ID part (WhitenedDreamRec's items; the AlphaFuse paper's iDreamRec)."""
 
 from recbole_alphafuse.data.itememb import language_embeddings
 from recbole_alphafuse.model.decomposition import whitened_language
 from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 
 
-class WhitenedLanguageItemEmbedding(ItemEmbedding):
+class WhitenedItemEmbedding(ItemEmbedding):
     """Item vectors = the items' language embeddings, centred, projected on the top
     ``hidden_size`` eigendirections (all of them when ``hidden_size`` is ~) and whitened, times
     ``semantic_scale``. Nothing is trained."""

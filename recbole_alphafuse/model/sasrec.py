@@ -1,17 +1,32 @@
-"""The AlphaFuse paper's language-guided baselines, on the SASRec and DreamRec backbones."""
+"""The registered models on the SASRec backbone: ``<Strategy>SASRec``, one per item embedding."""
 
-from recbole_alphafuse.model.dreamrec_backbone import DreamRecBackbone
-from recbole_alphafuse.model.dual_view import DualViewEncoderMixin
 from recbole_alphafuse.model.item_embedding import (
-    DualViewItemEmbedding,
+    AlphaFuseItemEmbedding,
     IDItemEmbedding,
+    LLMESRItemEmbedding,
     LLMInitItemEmbedding,
     MoRecItemEmbedding,
     RLMRecItemEmbedding,
     UniSRecItemEmbedding,
     WhitenRecItemEmbedding,
 )
+from recbole_alphafuse.model.llm_esr_encoder import LLMESREncoderMixin
 from recbole_alphafuse.model.sasrec_backbone import SASRecBackbone
+
+
+class AlphaFuseSASRec(SASRecBackbone):
+    r"""AlphaFuse on SASRec.
+
+    Reference:
+        Guoqing Hu et al. "AlphaFuse: Learn ID Embeddings for Sequential Recommendation in Null
+        Space of Language Embeddings." in SIGIR 2025.
+
+    Item embeddings are the frozen, whitened semantic-rich directions of the items' language
+    embeddings, with trainable ID vectors (``null_dim`` wide) added in the semantic-sparse
+    directions; no adapter. The sequence encoder is RecBole's SASRec.
+    """
+
+    item_embedding_class = AlphaFuseItemEmbedding
 
 
 class IDSASRec(SASRecBackbone):
@@ -29,7 +44,7 @@ class IDSASRec(SASRecBackbone):
     item_embedding_class = IDItemEmbedding
 
 
-class MoRec(SASRecBackbone):
+class MoRecSASRec(SASRecBackbone):
     r"""MoRec on SASRec: frozen language vectors through a trainable Linear + GELU adapter.
 
     Reference:
@@ -40,7 +55,7 @@ class MoRec(SASRecBackbone):
     item_embedding_class = MoRecItemEmbedding
 
 
-class WhitenRec(SASRecBackbone):
+class WhitenRecSASRec(SASRecBackbone):
     r"""WhitenRec on SASRec: PCA-whitened language vectors through a Linear + GELU adapter.
 
     Reference:
@@ -51,7 +66,7 @@ class WhitenRec(SASRecBackbone):
     item_embedding_class = WhitenRecItemEmbedding
 
 
-class UniSRec(SASRecBackbone):
+class UniSRecSASRec(SASRecBackbone):
     r"""UniSRec's item encoder on SASRec: language vectors through a mixture of parametric-whitening
     experts (``n_experts``).
 
@@ -63,14 +78,14 @@ class UniSRec(SASRecBackbone):
     item_embedding_class = UniSRecItemEmbedding
 
 
-class LLMInit(SASRecBackbone):
+class LLMInitSASRec(SASRecBackbone):
     r"""LLMInit on SASRec: an ID table initialised from the whitened, PCA-reduced language
     embeddings (times ``semantic_scale``), then fully trained."""
 
     item_embedding_class = LLMInitItemEmbedding
 
 
-class RLMRec(SASRecBackbone):
+class RLMRecSASRec(SASRecBackbone):
     r"""RLMRec on SASRec: ID embeddings with an auxiliary alignment loss to the language
     embeddings (``rlm_variant`` ``con`` or ``gen``, weight ``rlm_beta``).
 
@@ -82,7 +97,7 @@ class RLMRec(SASRecBackbone):
     item_embedding_class = RLMRecItemEmbedding
 
 
-class LLMESR(DualViewEncoderMixin, SASRecBackbone):
+class LLMESRSASRec(LLMESREncoderMixin, SASRecBackbone):
     r"""LLM-ESR on SASRec: an ID view and an adapted language view, encoded by a shared SASRec
     encoder, fused by cross-attention and concatenated; a contrastive loss aligns the views.
 
@@ -91,41 +106,4 @@ class LLMESR(DualViewEncoderMixin, SASRecBackbone):
         Recommendation." in NeurIPS 2024.
     """
 
-    item_embedding_class = DualViewItemEmbedding
-
-
-class MoRecDreamRec(DreamRecBackbone):
-    r"""MoRec's item embeddings (language -> Linear + GELU) on DreamRec."""
-
-    item_embedding_class = MoRecItemEmbedding
-
-
-class WhitenRecDreamRec(DreamRecBackbone):
-    r"""WhitenRec's item embeddings (whitened language -> Linear + GELU) on DreamRec."""
-
-    item_embedding_class = WhitenRecItemEmbedding
-
-
-class UniSRecDreamRec(DreamRecBackbone):
-    r"""UniSRec's mixture-of-experts item embeddings on DreamRec."""
-
-    item_embedding_class = UniSRecItemEmbedding
-
-
-class LLMInitDreamRec(DreamRecBackbone):
-    r"""LLMInit's language-initialised ID table on DreamRec."""
-
-    item_embedding_class = LLMInitItemEmbedding
-
-
-class RLMRecDreamRec(DreamRecBackbone):
-    r"""RLMRec's aligned ID embeddings on DreamRec (the alignment loss is added to the MSE)."""
-
-    item_embedding_class = RLMRecItemEmbedding
-
-
-class LLMESRDreamRec(DualViewEncoderMixin, DreamRecBackbone):
-    r"""LLM-ESR's dual-view items and history encoding on DreamRec (diffusion in the
-    concatenated item space)."""
-
-    item_embedding_class = DualViewItemEmbedding
+    item_embedding_class = LLMESRItemEmbedding

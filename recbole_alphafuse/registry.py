@@ -1,4 +1,5 @@
-"""Model and trainer lookup: the plugin's registry first, then RecBole's own."""
+"""Model and trainer lookup: the plugin's registry (and the earlier names of its models) first,
+then RecBole's own."""
 
 from functools import cache
 
@@ -19,6 +20,7 @@ def plugin_models():
 def get_model(model_name):
     """Return the model class named ``model_name``: a plugin model or any RecBole model."""
     models = plugin_models()
+    model_name = registered.MODEL_ALIASES.get(model_name, model_name)
     if model_name in models:
         return models[model_name]
     try:

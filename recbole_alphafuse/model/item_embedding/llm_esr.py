@@ -10,7 +10,7 @@ from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 from recbole_alphafuse.model.loss import paired_info_nce
 
 
-class DualViewItemEmbedding(ItemEmbedding):
+class LLMESRItemEmbedding(ItemEmbedding):
     """Item vector = [ID view ; semantic view], each ``hidden_size // 2`` wide.
 
     The ID view is a trainable table initialised from the whitened, PCA-reduced language

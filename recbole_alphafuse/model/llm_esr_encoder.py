@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 
-class DualViewEncoderMixin:
+class LLMESREncoderMixin:
     r"""Put in front of a backbone: each item view is encoded by the backbone's (shared) SASRec
     encoder at half the item width, each view's states attend to the other's (causal
     cross-attention, residual), and the user representation is the concatenation of both views
