@@ -1,5 +1,6 @@
 """The training and tuning command lines, shared by ``run_recbole.py`` / ``run_hyper.py`` and
-``python -m recbole_alphafuse run|tune`` (for installs without the repository's scripts).
+``python -m recbole_alphafuse run|tune`` (for installs without the repository's scripts), and
+``python -m recbole_alphafuse config``, which shows every setting a run would use.
 
 Model settings are read by RecBole's Config from ``sys.argv`` (``--key=value``), as in RecBole.
 """
@@ -12,6 +13,7 @@ import torch
 from recbole.trainer import HyperTuning
 
 from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.config import Config
 from recbole_alphafuse.quick_start import objective_function, run
 
 RUN_DOC = """Train and test a model: ``python run_recbole.py --model=AlphaFuseSASRec --dataset=ml-100k``.
@@ -143,3 +145,25 @@ def ray_tune(args, config_files):
     print("best params: ", best_params)
     print("best result: ")
     print(best_result)
+
+
+def config_command(argv=None, prog=None):
+    """``python -m recbole_alphafuse config``: every setting a run of ``--model`` on ``--dataset``
+    would use (with the same flags), and the file, dict or flag it came from."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Print every setting of a run and where it came from."
+    )
+    parser.add_argument("--model", "-m", type=str, default="AlphaFuseSASRec", help="model name")
+    parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="dataset name")
+    parser.add_argument("--config_files", type=str, default=None, help="space-separated yaml files")
+    args, _ = parser.parse_known_args(argv)
+    config_files = args.config_files.strip().split(" ") if args.config_files else None
+    try:
+        config = Config(model=args.model, dataset=args.dataset, config_file_list=config_files)
+    except AlphaFuseError as error:
+        sys.exit(f"error: {error}")
+    sources = config.setting_sources()
+    width = min(60, max(len(f"{key} = {config[key]!r}") for key in sources))
+    for key, source in sources.items():
+        setting = f"{key} = {config[key]!r}"
+        print(f"{setting:<{width}}  # {source}")

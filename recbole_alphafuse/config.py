@@ -5,6 +5,7 @@ from pathlib import Path
 
 import recbole
 import torch
+import yaml
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import InputType, ModelType
 
@@ -42,6 +43,20 @@ def default_files(model_class):
     return [path for path in candidates if path.is_file()]
 
 
+def _readable_source(source):
+    """A yaml path as the package it belongs to, e.g. ``RecBole properties/overall.yaml``."""
+    if source in ("config dict", "command line"):
+        return source
+    path = Path(source).resolve()
+    for owner, root in (
+        ("RecBole", Path(recbole.__file__).resolve().parent),
+        ("plugin", PROPERTIES_DIR.parent),
+    ):
+        if path.is_relative_to(root):
+            return f"{owner} {path.relative_to(root)}"
+    return str(source)
+
+
 class Config(RecBoleConfig):
     """RecBole's Config with the plugin's model registry and defaults.
 
@@ -61,6 +76,45 @@ class Config(RecBoleConfig):
       joins its process group over gloo on the CPU where there is no GPU for every process
       (RecBole only knows NCCL, one GPU per process).
     """
+
+    def _load_config_files(self, file_list):
+        for file in file_list or []:
+            with open(file, encoding="utf-8") as f:
+                self._record_sources(yaml.load(f.read(), Loader=self.yaml_loader), file, True)
+        return super()._load_config_files(file_list)
+
+    def _load_variable_config_dict(self, config_dict):
+        self._record_sources(config_dict, "config dict", True)
+        return super()._load_variable_config_dict(config_dict)
+
+    def _load_cmd_line(self):
+        loaded = super()._load_cmd_line()
+        self._record_sources(loaded, "command line", True)
+        return loaded
+
+    def _update_internal_config_dict(self, file):
+        loaded = super()._update_internal_config_dict(file)
+        self._record_sources(loaded, file, False)
+        return loaded
+
+    def _record_sources(self, settings, source, external):
+        # Written before RecBole sets final_config_dict, whose absence its __getattr__ reports.
+        sources = self.__dict__.setdefault("_sources", ({}, {}))
+        source = _readable_source(source)
+        sources[0 if external else 1].update(
+            {key: (source, value) for key, value in (settings or {}).items()}
+        )
+
+    def setting_sources(self):
+        """``{key: where its value came from}``: your flags, dict and files over the yaml defaults
+        (the last file that sets a key wins). A value RecBole or the plugin changed after reading
+        it says so; keys no file set were derived."""
+        external, internal = self.__dict__.get("_sources", ({}, {}))
+        sources = {}
+        for key, value in self.final_config_dict.items():
+            source, read = external.get(key) or internal.get(key) or ("derived", value)
+            sources[key] = source if read == value else f"{source}, then adjusted"
+        return sources
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:

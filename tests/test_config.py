@@ -7,6 +7,7 @@ import torch
 from recbole.utils import InputType
 
 from recbole_alphafuse import PROPERTIES_DIR
+from recbole_alphafuse.__main__ import main
 from recbole_alphafuse.config import Config
 
 
@@ -94,3 +95,23 @@ def test_recboles_models_leave_autograd_anomaly_detection_off():
 def test_earlier_model_names_still_run_the_renamed_models(alias, name):
     config = Config(model=alias, dataset="ml-100k")
     assert config["model"] == name and config.model_class.__name__ == name
+
+
+def test_config_command_shows_each_setting_and_its_source(capsys, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("learning_rate: 0.01\nn_layers: 3\n")
+    main(
+        ["config", "--model=AlphaFuseSASRec", "--dataset=ml-100k"]
+        + [f"--config_files={recipe}", "--null_dim=8"]
+    )
+    lines = {line.split(" = ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["null_dim"].split("#")[0].strip() == "null_dim = 8"
+    assert lines["null_dim"].endswith("# command line")
+    assert lines["n_layers"].endswith(f"# {recipe}")
+    assert lines["n_heads"].endswith("# plugin properties/backbone/SASRecBackbone.yaml")
+    assert lines["semantic_scale"].endswith(
+        "# plugin properties/item_embedding/AlphaFuseItemEmbedding.yaml"
+    )
+    assert lines["train_batch_size"].endswith("# RecBole properties/overall.yaml")
+    # CE makes the plugin drop RecBole's default negative sampling.
+    assert lines["train_neg_sample_args"].endswith("overall.yaml, then adjusted")
