@@ -119,3 +119,8 @@ def test_guidance_weight_zero_samples_from_the_conditional_model(slice_root):
 def test_sampling_steps_beyond_timesteps_are_refused(slice_root):
     with pytest.raises(AlphaFuseError, match="sampling_steps must be between 1 and timesteps=100"):
         build(slice_root, "IDDreamRec", timesteps=100, sampling_steps=200)
+
+
+def test_sasrec_loss_keys_are_refused_on_diffusion_models(slice_root):
+    with pytest.raises(AlphaFuseError, match=r"MSE: \['loss_type'\] do not apply"):
+        build(slice_root, "IDDreamRec", loss_type="BPR")

@@ -30,7 +30,16 @@ class DreamRecBackbone(SASRecBackbone):
     # The denoiser is trained on the history's last state only.
     supported_train_positions = ("last",)
 
+    # SASRec-backbone keys with no meaning here: the loss is the denoiser's MSE.
+    inapplicable_keys = ("loss_type", "temperature", "neg_ratio")
+
     def __init__(self, config, dataset):
+        ignored = [key for key in self.inapplicable_keys if key in config.external_config_dict]
+        if ignored:
+            raise AlphaFuseError(
+                f"{self.__class__.__name__} trains its denoiser with MSE: {ignored} do not apply "
+                "to it; leave them out of its settings."
+            )
         super().__init__(config, dataset)
         self.cfg_dropout = config["cfg_dropout"]
         self.guidance_w = config["guidance_w"]
