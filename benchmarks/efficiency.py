@@ -6,7 +6,7 @@ evaluation time of the diffusion models against SASRec's at 5, 20 and 100 sampli
 
 Both models are built on the same data with the same encoder settings (extra ``--key=value``
 flags override both). Runs alternate between the models and the median of ``--repeats`` is kept,
-so the ratios compare timings taken under the same machine load. Targets: epoch-time and
+so the ratios compare timings taken under the same machine load. Expected: epoch-time and
 evaluation-time ratios <= 1.05; AlphaFuse's trainable parameters = SASRec's minus
 n_items x (hidden_size - null_dim).
 """

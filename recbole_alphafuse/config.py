@@ -63,7 +63,7 @@ class Config(RecBoleConfig):
     On top of RecBole's behaviour:
 
     - ``model`` resolves plugin models as well as RecBole's, and the plugin's yaml defaults
-      (:func:`default_files`, then ``properties/dataset/<dataset>.yaml``, then the dataset
+      (:func:`default_files`, then the dataset
       folder's own ``<data_path>/<dataset>/<dataset>.yaml``, e.g. the benchmark-file settings
       that ``split`` writes) are merged after RecBole's own, below the user's settings;
     - ``ml-100k`` is read from ``<data_path>/ml-100k`` (prepared there from RecBole's bundled copy)
@@ -135,15 +135,10 @@ class Config(RecBoleConfig):
         data_root = self.external_config_dict.get(
             "data_path", self.internal_config_dict["data_path"]
         )
-        for dataset_file in (
-            PROPERTIES_DIR / "dataset" / f"{dataset}.yaml",
-            Path(data_root) / dataset / f"{dataset}.yaml",
-        ):
-            if dataset_file.is_file():
-                loaded = self._update_internal_config_dict(str(dataset_file)) or {}
-                self.parameters["Dataset"] += [
-                    k for k in loaded if k not in self.parameters["Dataset"]
-                ]
+        dataset_file = Path(data_root) / dataset / f"{dataset}.yaml"
+        if dataset_file.is_file():
+            loaded = self._update_internal_config_dict(str(dataset_file)) or {}
+            self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
 
     def _get_final_config_dict(self):
         final = super()._get_final_config_dict()
