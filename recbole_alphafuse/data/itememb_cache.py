@@ -44,7 +44,7 @@ def file_digest(path):
     """Hex SHA-256 digest of the file ``path``, read in 1-MiB blocks.
 
     SHA-256 rather than BLAKE2b: on CPUs with SHA instructions (x86 since about 2017, ARMv8)
-    OpenSSL's SHA-256 is the faster of the two (1.8 GB in 2.8 s against 4.8 s here).
+    OpenSSL's SHA-256 is the faster of the two.
     """
     digest = hashlib.sha256()
     buffer = bytearray(READ_SIZE)

@@ -146,8 +146,8 @@ def decompose_language_space(
 def _eigh(covariance):
     """``torch.linalg.eigh``; on the CPU in one thread. The d x d eigendecomposition is cheap next
     to the N x d^2 covariance pass, but MKL's multi-threaded solver synchronises its threads
-    thousands of times, and on a machine whose cores are busy with other work that made it 40x
-    slower than one thread (29 s against 0.7 s at d = 1536 on 2 shared cores)."""
+    thousands of times, which on cores busy with other work is far slower than one thread
+    (benchmarks/results/decomposition-small.md)."""
     if covariance.device.type != "cpu" or torch.get_num_threads() == 1:
         return torch.linalg.eigh(covariance)
     threads = torch.get_num_threads()
