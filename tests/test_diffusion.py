@@ -124,3 +124,29 @@ def test_sampling_steps_beyond_timesteps_are_refused(slice_root):
 def test_sasrec_loss_keys_are_refused_on_diffusion_models(slice_root):
     with pytest.raises(AlphaFuseError, match=r"MSE: \['loss_type'\] do not apply"):
         build(slice_root, "IDDreamRec", loss_type="BPR")
+
+
+def test_reference_sampling_plan_is_the_authors_21_calls(slice_root):
+    _, model, _, _ = build(slice_root, "IDDreamRec", sampling_schedule="reference")
+    steps, model_steps = model.sampling_plan()
+    assert steps == [*range(1999, 0, -100), 0]
+    assert model_steps == [*range(2000, 0, -100), 0]
+    model.sampling_schedule = "strided"
+    assert model.sampling_plan() == (list(range(1999, 0, -100)),) * 2
+
+
+def test_reference_network_shapes_and_initialisation(slice_root):
+    _, model, _, _ = build(
+        slice_root,
+        "AlphaFuseDreamRec",
+        encoder="reference",
+        timestep_embedding_size=256,
+        timestep_mlp_factor=1,
+        initializer_range=1.0,
+    )
+    width = model.item_embedding.embedding_dim
+    first, _, second = model.step_mlp
+    assert (first.in_features, first.out_features, second.out_features) == (256, width, width)
+    # PyTorch's default Linear init, not RecBole's normal(0, initializer_range).
+    assert first.weight.abs().max() <= 1 / 256**0.5
+    assert model.none_condition.std().item() == pytest.approx(1.0, abs=0.2)

@@ -177,3 +177,27 @@ def test_any_recbole_model_takes_alphafuse_the_same_way(slice_root, workdir):
     assert (
         Config(model=AlphaFuseNARM, dataset=SLICE, config_dict=config)["semantic_scale"] == 0.03125
     )
+
+
+@pytest.mark.parametrize(
+    ("recipe", "models"),
+    [
+        ("AlphaFuseSASRec-paper.yaml", ["AlphaFuseSASRec", "IDSASRec"]),
+        ("DreamRec-paper.yaml", ["AlphaFuseDreamRec", "IDDreamRec"]),
+    ],
+)
+def test_the_authors_recipes_train_every_model_of_their_backbone(
+    recipe, models, slice_root, workdir
+):
+    # The recipe as shipped, cut to one epoch on the slice.
+    for model in models:
+        config = {"data_path": str(slice_root), "epochs": 1, "show_progress": False, "seed": 7}
+        config["load_col"] = FAST_CONFIG["load_col"]
+        result = run(
+            model=model,
+            dataset=SLICE,
+            config_file_list=[str(REPO / "properties" / recipe)],
+            config_dict=config,
+            saved=False,
+        )
+        assert 0.0 <= result["test_result"]["ndcg@20"] <= 1.0

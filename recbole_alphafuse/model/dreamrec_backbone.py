@@ -13,6 +13,8 @@ from recbole_alphafuse.model.diffusion import (
 from recbole_alphafuse.model.sasrec_backbone import SASRecBackbone
 from recbole_alphafuse.model.sequence_encoder import recbole_init
 
+SAMPLING_SCHEDULES = ("strided", "reference")
+
 
 class DreamRecBackbone(SASRecBackbone):
     r"""DreamRec (Yang et al., "Generate What You Prefer", NeurIPS 2023) with a pluggable item embedding.
@@ -45,11 +47,17 @@ class DreamRecBackbone(SASRecBackbone):
         self.guidance_w = config["guidance_w"]
         self.sampling_steps = config["sampling_steps"]
         self.sampling_eta = config["sampling_eta"]
+        self.sampling_schedule = config["sampling_schedule"]
         self.seed = config["seed"]
         if not 0 < self.sampling_steps <= config["timesteps"]:
             raise AlphaFuseError(
                 f"sampling_steps must be between 1 and timesteps={config['timesteps']}, "
                 f"got {self.sampling_steps}."
+            )
+        if self.sampling_schedule not in SAMPLING_SCHEDULES:
+            raise AlphaFuseError(
+                f"sampling_schedule must be one of {list(SAMPLING_SCHEDULES)}, "
+                f"got '{self.sampling_schedule}'."
             )
         # The diffusion space is the item space (wider than the encoder for dual-view models).
         hidden = self.item_embedding.embedding_dim
@@ -57,18 +65,24 @@ class DreamRecBackbone(SASRecBackbone):
             config["timesteps"], config["beta_start"], config["beta_end"]
         )
         self.none_condition = nn.Parameter(torch.empty(hidden).normal_(0.0, self.initializer_range))
+        self.timestep_embedding_size = config["timestep_embedding_size"] or hidden
+        step_hidden = int(config["timestep_mlp_factor"] * hidden)
         self.step_mlp = nn.Sequential(
-            nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden)
+            nn.Linear(self.timestep_embedding_size, step_hidden),
+            nn.GELU(),
+            nn.Linear(step_hidden, hidden),
         )
         self.denoiser = nn.Linear(3 * hidden, hidden)
-        for module in (self.step_mlp, self.denoiser):
-            module.apply(lambda layer: recbole_init(layer, self.initializer_range))
+        if config["encoder"] == "recbole":
+            # RecBole's initialisation; the reference network keeps PyTorch's defaults.
+            for module in (self.step_mlp, self.denoiser):
+                module.apply(lambda layer: recbole_init(layer, self.initializer_range))
 
     def build_loss(self, config):
         return nn.MSELoss()
 
     def denoise(self, x_t, t, condition):
-        step = self.step_mlp(sinusoidal_embedding(t, x_t.shape[-1]))
+        step = self.step_mlp(sinusoidal_embedding(t, self.timestep_embedding_size))
         return self.denoiser(torch.cat([x_t, step, condition], dim=-1))
 
     def calculate_loss(self, interaction):
@@ -82,16 +96,33 @@ class DreamRecBackbone(SASRecBackbone):
         loss = self.loss_fct(self.denoise(x_t, t, condition), x0)
         return loss + self.item_embedding.auxiliary_loss(pos_items)
 
+    def sampling_plan(self):
+        """The DDIM timesteps (alpha-bar indices, descending) and the timestep given to the
+        denoiser at each.
+
+        ``strided``: ``sampling_steps`` steps strided by ``timesteps / sampling_steps``, the
+        denoiser told the same timestep. ``reference``: the AlphaFuse authors' sampler: those
+        steps and one more at t = 0 (``sampling_steps + 1`` denoiser calls), the denoiser told the
+        timestep one above each alpha-bar index but the last (2000, 1900, ..., 100, 0 for T = 2000
+        and 20 steps), as their indexing does.
+        """
+        steps = self.schedule.sampling_timesteps(self.sampling_steps)
+        if self.sampling_schedule == "strided":
+            return steps, steps
+        return steps + [0], [t + 1 for t in steps] + [0]
+
     @torch.no_grad()
     def generate(self, condition, generator=None):
         """DDIM sampling of the next item's embedding for each condition row, all rows at once."""
         batch = len(condition)
         x = torch.randn(condition.shape, generator=generator, device=condition.device)
         both = torch.cat([condition, self.none_condition.expand_as(condition)])
-        steps = self.schedule.sampling_timesteps(self.sampling_steps)
-        for t, t_prev in zip(steps, steps[1:] + [-1]):
+        steps, model_steps = self.sampling_plan()
+        for t, t_prev, model_t in zip(steps, steps[1:] + [-1], model_steps):
             t_batch = torch.full((2 * batch,), t, device=x.device)
-            conditional, unconditional = self.denoise(x.repeat(2, 1), t_batch, both).split(batch)
+            conditional, unconditional = self.denoise(
+                x.repeat(2, 1), torch.full_like(t_batch, model_t), both
+            ).split(batch)
             x0_pred = guided(conditional, unconditional, self.guidance_w)
             noise = None
             if self.sampling_eta > 0:
