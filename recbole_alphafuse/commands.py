@@ -141,7 +141,11 @@ def ray_tune(args, config_files):
     except AlphaFuseError as error:
         sys.exit(f"error: {error}")
     except ImportError as error:
-        sys.exit(f'error: --tool=Ray needs Ray Tune ({error}): pip install -e ".[ray]"')
+        sys.exit(
+            f'error: --tool=Ray needs Ray Tune ({error}): `pip install -e ".[ray]"` on Python '
+            "3.11 (RecBole 1.2.1's tuner needs ray <= 2.6.3, which has no newer build); or use "
+            "--tool=Hyperopt."
+        )
     print("best params: ", best_params)
     print("best result: ")
     print(best_result)

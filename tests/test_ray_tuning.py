@@ -2,6 +2,7 @@
 local Ray cluster, selection on validation, exported results."""
 
 import csv
+import importlib.util
 import math
 
 import pytest
@@ -17,6 +18,13 @@ from recbole_alphafuse.ray_tuning import (
 )
 
 
+# Ray Tune (the `ray` extra) exists for RecBole's tuner only up to Python 3.11.
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="Ray Tune is not installed (the ray extra)"
+)
+
+
+@needs_ray
 def test_search_space_file_reads_as_recbole_hyperopt_does(tmp_path):
     params = tmp_path / "space.hyper"
     params.write_text(
@@ -38,6 +46,7 @@ def test_search_space_file_reads_as_recbole_hyperopt_does(tmp_path):
         ray_search_space(space, "exhaustive")
 
 
+@needs_ray
 def test_bayes_search_draws_inside_the_space(tmp_path):
     params = tmp_path / "space.hyper"
     params.write_text("null_dim choice [8,16]\nlearning_rate loguniform -8,-4\n")
@@ -62,6 +71,7 @@ def test_bad_search_space_line_is_named(tmp_path, line, problem):
         read_search_space(params)
 
 
+@needs_ray
 def test_ray_runs_every_trial_and_picks_the_best_validation_score(slice_root, workdir):
     params = workdir / "params.hyper"
     params.write_text("null_dim choice [8,16]\n")
