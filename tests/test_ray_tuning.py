@@ -17,7 +17,6 @@ from recbole_alphafuse.ray_tuning import (
     search_algorithm,
 )
 
-
 # Ray Tune (the `ray` extra) exists for RecBole's tuner only up to Python 3.11.
 needs_ray = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None, reason="Ray Tune is not installed (the ray extra)"
