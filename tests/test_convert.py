@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import SLICE
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.__main__ import main
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.atomic import read_atomic
 from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, convert_lcrec
-from tests.conftest import SLICE
 
 
 @pytest.fixture

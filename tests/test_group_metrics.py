@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from conftest import build_model
 from recbole.evaluator.collector import DataStruct
 from recbole.evaluator.metrics import MRR, NDCG, Hit, Precision, Recall
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.evaluation import single_target_metrics, tail_items, target_ranks
 from recbole_alphafuse.registry import get_trainer
-from tests.conftest import build_model
 
 RECBOLE_METRICS = {"hit": Hit, "recall": Recall, "ndcg": NDCG, "mrr": MRR, "precision": Precision}
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse.compat import NUMPY_ALIASES
-from tests.conftest import FAST_CONFIG, SLICE
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from conftest import build_model
 from recbole.model.sequential_recommender import SASRec
 from torch import nn
 
@@ -14,7 +15,6 @@ from recbole_alphafuse.model.sequence_encoder import (
     ReferenceSASRecEncoder,
     build_sequence_encoder,
 )
-from tests.conftest import build_model
 
 CONFIG = {"n_layers": 1, "n_heads": 2, "hidden_dropout_prob": 0.0, "encoder": "reference"}
 

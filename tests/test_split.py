@@ -2,6 +2,7 @@
 
 import pytest
 import yaml
+from conftest import FAST_CONFIG, SLICE
 from recbole.data import data_preparation
 
 from recbole_alphafuse import AlphaFuseError
@@ -10,7 +11,6 @@ from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.atomic import read_atomic
 from recbole_alphafuse.data.prepare import prepare_dataset
 from recbole_alphafuse.quick_start import create_dataset, run
-from tests.conftest import FAST_CONFIG, SLICE
 
 
 @pytest.fixture

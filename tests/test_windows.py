@@ -6,6 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from conftest import FAST_CONFIG, SLICE, build_model
 from recbole.data import data_preparation
 from recbole.data.interaction import Interaction
 
@@ -20,7 +21,6 @@ from recbole_alphafuse.data.windows import (
     windowed_train_data,
 )
 from recbole_alphafuse.quick_start import create_dataset, run
-from tests.conftest import FAST_CONFIG, SLICE, build_model
 
 
 def test_the_last_row_and_every_stride_th_before_it_are_kept():
