@@ -139,6 +139,7 @@ def test_reference_network_shapes_and_initialisation(slice_root):
     _, model, _, _ = build(
         slice_root,
         "AlphaFuseDreamRec",
+        hidden_size=None,  # the language width (384): enough values to read a std from
         encoder="reference",
         timestep_embedding_size=256,
         timestep_mlp_factor=1,
