@@ -16,7 +16,18 @@ def language():
 
 
 def make(language, **kwargs):
-    settings = {"hidden_size": 16, "null_dim": 6, "semantic_scale": 0.5, "id_init": "normal"}
+    settings = {
+        "hidden_size": 16,
+        "null_dim": 6,
+        "null_thres": None,
+        "language_scale": 1.0,
+        "standardization": True,
+        "cover": False,
+        "semantic_scale": 0.5,
+        "id_init": "normal",
+        "id_init_std": 0.02,
+        "train_semantic_scale": False,
+    }
     return AlphaFuseItemEmbedding(language, **{**settings, **kwargs})
 
 

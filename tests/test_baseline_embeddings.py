@@ -74,7 +74,9 @@ def test_llminit_starts_from_the_scaled_whitened_pca_and_trains(language):
 
 @pytest.mark.parametrize("variant", ["con", "gen"])
 def test_rlmrec_alignment_loss_trains_ids_and_mlp(language, variant):
-    embedding = RLMRecItemEmbedding(language, 8, variant=variant, beta=0.1)
+    embedding = RLMRecItemEmbedding(
+        language, 8, variant=variant, beta=0.1, temperature=0.2, initializer_range=0.02
+    )
     loss = embedding.auxiliary_loss(torch.tensor([0, 3, 3, 9, 17]))
     assert loss > 0
     loss.backward()
@@ -85,13 +87,27 @@ def test_rlmrec_alignment_loss_trains_ids_and_mlp(language, variant):
 
 def test_rlmrec_unknown_variant_and_other_strategies_add_no_loss(language):
     with pytest.raises(AlphaFuseError, match="rlm_variant must be one of"):
-        RLMRecItemEmbedding(language, 8, variant="both")
-    alphafuse = AlphaFuseItemEmbedding(language, 8, null_dim=2)
+        RLMRecItemEmbedding(
+            language, 8, variant="both", beta=0.1, temperature=0.2, initializer_range=0.02
+        )
+    alphafuse = AlphaFuseItemEmbedding(
+        language,
+        8,
+        null_dim=2,
+        null_thres=None,
+        language_scale=1.0,
+        standardization=True,
+        cover=False,
+        semantic_scale=1.0,
+        id_init="normal",
+        id_init_std=0.02,
+        train_semantic_scale=False,
+    )
     assert alphafuse.auxiliary_loss(torch.tensor([1, 2])) == 0.0
 
 
 def test_dual_view_concatenates_an_id_view_and_an_adapted_language_view(language):
-    embedding = LLMESRItemEmbedding(language, 8, semantic_scale=0.125, beta=0.1)
+    embedding = LLMESRItemEmbedding(language, 8, semantic_scale=0.125, beta=0.1, temperature=0.2)
     ids = torch.tensor([[0, 5, 9]])
     id_view, semantic_view = embedding.views(ids)
     assert id_view.shape == semantic_view.shape == (1, 3, 4)

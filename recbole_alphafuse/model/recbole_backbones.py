@@ -44,5 +44,5 @@ class AlphaFuseBERT4Rec(BERT4Rec):
         self.item_embedding = MaskTokenItemEmbedding(
             self.item_embedding_class.from_config(config, dataset),
             self.n_items,
-            config["initializer_range"],
+            initializer_range=config["initializer_range"],
         )

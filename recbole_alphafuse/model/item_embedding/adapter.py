@@ -76,14 +76,16 @@ class MoEAdapter(nn.Module):
 class UniSRecItemEmbedding(AdapterItemEmbedding):
     """UniSRec (Hou et al., KDD 2022): language vector -> mixture-of-experts adapter (``n_experts``)."""
 
-    def __init__(self, language, hidden_size, n_experts=8):
+    def __init__(self, language, hidden_size, *, n_experts):
         self.n_experts = n_experts
         super().__init__(language, hidden_size)
 
     @classmethod
     def from_config(cls, config, dataset, width=None):
         return cls(
-            language_embeddings(dataset), width or config["hidden_size"], config["n_experts"]
+            language_embeddings(dataset),
+            width or config["hidden_size"],
+            n_experts=config["n_experts"],
         )
 
     def build_adapter(self, language_dim, hidden_size):

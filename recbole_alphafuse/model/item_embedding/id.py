@@ -9,7 +9,7 @@ from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 class IDItemEmbedding(ItemEmbedding):
     """A trainable ``[n_items, hidden_size]`` table, normal(0, ``initializer_range``) as in RecBole."""
 
-    def __init__(self, n_items, hidden_size, initializer_range=0.02):
+    def __init__(self, n_items, hidden_size, *, initializer_range):
         super().__init__()
         self.embedding = nn.Embedding(n_items, hidden_size, padding_idx=0)
         nn.init.normal_(self.embedding.weight, 0.0, initializer_range)
@@ -17,7 +17,11 @@ class IDItemEmbedding(ItemEmbedding):
 
     @classmethod
     def from_config(cls, config, dataset, width=None):
-        return cls(dataset.item_num, width or config["hidden_size"], config["initializer_range"])
+        return cls(
+            dataset.item_num,
+            width or config["hidden_size"],
+            initializer_range=config["initializer_range"],
+        )
 
     @property
     def embedding_dim(self):

@@ -21,7 +21,7 @@ class LLMESRItemEmbedding(ItemEmbedding):
 
     uses_language_embeddings = True
 
-    def __init__(self, language, hidden_size, semantic_scale=1.0, beta=0.1, temperature=0.2):
+    def __init__(self, language, hidden_size, *, semantic_scale, beta, temperature):
         super().__init__()
         self.view_size = hidden_size // 2
         self.beta, self.temperature = beta, temperature
@@ -39,9 +39,9 @@ class LLMESRItemEmbedding(ItemEmbedding):
         return cls(
             language_embeddings(dataset),
             width or config["hidden_size"],
-            config["semantic_scale"],
-            config["dual_view_beta"],
-            config["dual_view_temperature"],
+            semantic_scale=config["semantic_scale"],
+            beta=config["dual_view_beta"],
+            temperature=config["dual_view_temperature"],
         )
 
     @property

@@ -19,15 +19,18 @@ class LLMInitItemEmbedding(IDItemEmbedding):
 
     uses_language_embeddings = True
 
-    def __init__(self, language, hidden_size, semantic_scale=1.0):
-        super().__init__(language.shape[0], hidden_size)
+    def __init__(self, language, hidden_size, *, semantic_scale):
+        # The random table is replaced by the language one below.
+        super().__init__(language.shape[0], hidden_size, initializer_range=0.0)
         with torch.no_grad():
             self.embedding.weight.copy_(whitened_language(language, hidden_size, semantic_scale))
 
     @classmethod
     def from_config(cls, config, dataset, width=None):
         return cls(
-            language_embeddings(dataset), width or config["hidden_size"], config["semantic_scale"]
+            language_embeddings(dataset),
+            width or config["hidden_size"],
+            semantic_scale=config["semantic_scale"],
         )
 
 
@@ -45,12 +48,13 @@ class RLMRecItemEmbedding(IDItemEmbedding):
         self,
         language,
         hidden_size,
-        variant="con",
-        beta=0.1,
-        temperature=0.2,
-        initializer_range=0.02,
+        *,
+        variant,
+        beta,
+        temperature,
+        initializer_range,
     ):
-        super().__init__(language.shape[0], hidden_size, initializer_range)
+        super().__init__(language.shape[0], hidden_size, initializer_range=initializer_range)
         if variant not in RLMREC_VARIANTS:
             raise AlphaFuseError(f"rlm_variant must be one of {RLMREC_VARIANTS}, got '{variant}'.")
         self.register_buffer("language", language, persistent=False)
@@ -71,10 +75,10 @@ class RLMRecItemEmbedding(IDItemEmbedding):
         return cls(
             language_embeddings(dataset),
             width or config["hidden_size"],
-            config["rlm_variant"],
-            config["rlm_beta"],
-            config["rlm_temperature"],
-            config["initializer_range"],
+            variant=config["rlm_variant"],
+            beta=config["rlm_beta"],
+            temperature=config["rlm_temperature"],
+            initializer_range=config["initializer_range"],
         )
 
     def auxiliary_loss(self, item_ids):

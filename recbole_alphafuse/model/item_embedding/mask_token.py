@@ -10,7 +10,7 @@ class MaskTokenItemEmbedding(ItemEmbedding):
     """``items`` (a strategy over ids ``0..n_items-1``) plus one trainable vector at id ``n_items``,
     as BERT4Rec's table of ``n_items + 1`` rows expects."""
 
-    def __init__(self, items, n_items, initializer_range=0.02):
+    def __init__(self, items, n_items, *, initializer_range):
         super().__init__()
         self.items = items
         self.n_items = n_items

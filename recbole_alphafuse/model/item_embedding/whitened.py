@@ -12,7 +12,7 @@ class WhitenedItemEmbedding(ItemEmbedding):
 
     uses_language_embeddings = True
 
-    def __init__(self, language, hidden_size, semantic_scale=1.0):
+    def __init__(self, language, hidden_size, *, semantic_scale):
         super().__init__()
         table = whitened_language(language, hidden_size, semantic_scale)
         self.register_buffer("table", table, persistent=False)
@@ -21,7 +21,7 @@ class WhitenedItemEmbedding(ItemEmbedding):
     def from_config(cls, config, dataset, width=None):
         language = language_embeddings(dataset)
         width = width or config["hidden_size"] or language.shape[1]
-        return cls(language, width, config["semantic_scale"])
+        return cls(language, width, semantic_scale=config["semantic_scale"])
 
     @property
     def embedding_dim(self):
