@@ -95,11 +95,17 @@ def test_wheel_carries_the_defaults_into_a_fresh_environment(tmp_path):
     )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = wheels.glob("recbole_alphafuse-*.whl")
-    # A fresh environment that borrows the libraries (RecBole, torch ...) of this one; the
-    # plugin itself comes from the wheel only.
+    # A fresh environment that borrows the libraries (RecBole, torch ...) of this one through a
+    # .pth file (whose directories' own .pth files, such as an editable install's, are not read);
+    # the plugin itself comes from the wheel only.
     environment = tmp_path / "env"
-    venv.create(environment, system_site_packages=True, with_pip=True)
+    venv.create(environment, with_pip=True)
     executable = str(environment / "bin" / "python")
+    purelib = python(
+        "import sysconfig; print(sysconfig.get_paths()['purelib'])", tmp_path, executable
+    )
+    borrowed = [path for path in sys.path if path.endswith("site-packages")]
+    Path(purelib.stdout.strip(), "borrowed.pth").write_text("\n".join(borrowed) + "\n")
     installed = subprocess.run(
         [executable, "-m", "pip", "install", "--no-deps", str(wheel)],
         capture_output=True,
