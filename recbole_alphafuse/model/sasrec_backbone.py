@@ -28,12 +28,6 @@ class SASRecBackbone(SequentialRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-
-        self.item_embedding = self.item_embedding_class.from_config(config, dataset)
-        self.hidden_size = self.encoder_width()
-        self.n_heads = config["n_heads"]
-        self.attn_dropout_prob = config["attn_dropout_prob"]
-        self.initializer_range = config["initializer_range"]
         self.train_positions = config["train_positions"]
         if self.train_positions not in self.supported_train_positions:
             raise AlphaFuseError(
@@ -47,6 +41,12 @@ class SASRecBackbone(SequentialRecommender):
                 "train_positions: all needs encoder: recbole (the reference encoder numbers "
                 "positions from the newest item); set train_positions: last."
             )
+
+        self.item_embedding = self.item_embedding_class.from_config(config, dataset)
+        self.hidden_size = self.encoder_width()
+        self.n_heads = config["n_heads"]
+        self.attn_dropout_prob = config["attn_dropout_prob"]
+        self.initializer_range = config["initializer_range"]
         self.sequence_encoder = build_sequence_encoder(
             config, self.hidden_size, self.max_seq_length
         )
