@@ -38,6 +38,11 @@ with the CPUs and GPUs asked for, and a CSV of the trials is written beside ``--
 """
 
 
+def config_file_list(flag):
+    """``--config_files="a.yaml b.yaml"`` as RecBole's list of files (None when not given)."""
+    return flag.split() if flag else None
+
+
 def run_command(argv=None, prog=None):
     """``run_recbole.py`` / ``python -m recbole_alphafuse run``: train and test one model."""
     parser = argparse.ArgumentParser(prog=prog, description=RUN_DOC.splitlines()[0])
@@ -52,7 +57,7 @@ def run_command(argv=None, prog=None):
     parser.add_argument("--port", type=str, default="5678", help="port of rank 0's machine")
     parser.add_argument("--group_offset", type=int, default=0, help="first rank on this machine")
     args, _ = parser.parse_known_args(argv)
-    config_files = args.config_files.strip().split(" ") if args.config_files else None
+    config_files = config_file_list(args.config_files)
     try:
         run(
             model=args.model,
@@ -90,7 +95,7 @@ def tune_command(argv=None, prog=None):
     )
     parser.add_argument("--ray_address", default=None, help="Ray: cluster to join (default local)")
     args, _ = parser.parse_known_args(argv)
-    config_files = args.config_files.strip().split(" ") if args.config_files else None
+    config_files = config_file_list(args.config_files)
     if not Path(args.params_file).is_file():
         sys.exit(
             f"error: --params_file {args.params_file} not found: give a search-space file, "
@@ -161,7 +166,7 @@ def config_command(argv=None, prog=None):
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="dataset name")
     parser.add_argument("--config_files", type=str, default=None, help="space-separated yaml files")
     args, _ = parser.parse_known_args(argv)
-    config_files = args.config_files.strip().split(" ") if args.config_files else None
+    config_files = config_file_list(args.config_files)
     try:
         config = Config(model=args.model, dataset=args.dataset, config_file_list=config_files)
     except AlphaFuseError as error:

@@ -89,8 +89,10 @@ class SASRecBackbone(SequentialRecommender):
     def calculate_loss(self, interaction):
         if self.train_positions == "all":
             seq_output, pos_items = self.scored_states(interaction)
-            # One sampled negative per row cannot serve every position: uniform ones, as InfoNCE.
-            neg_items = uniform_negatives(pos_items, self.n_items, 1).squeeze(1)
+            neg_items = None
+            if self.loss_fct.loss_type == "BPR":
+                # One sampled negative per row cannot serve every position: uniform ones.
+                neg_items = uniform_negatives(pos_items, self.n_items, 1).squeeze(1)
         else:
             seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
             pos_items = interaction[self.POS_ITEM_ID]
