@@ -34,7 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import machine, write_report
 
-RUN_FIELDS = ["dataset", "model", "seed", "seconds", "best_valid_score"]
+RUN_FIELDS = [
+    "dataset",
+    "model",
+    "seed",
+    "seconds",
+    "best_valid_score",
+    "best_epoch",
+    "seconds_to_best",
+    "last_epoch",
+]
 
 
 def parse_model(text):
@@ -79,6 +88,9 @@ def train_and_test(dataset, model, seed, config_files):
         "seed": seed,
         "seconds": round(time.perf_counter() - start, 1),
         "best_valid_score": result["best_valid_score"],
+        "best_epoch": result["best_epoch"],
+        "seconds_to_best": result["seconds_to_best"],
+        "last_epoch": result["last_epoch"],
         **result["test_result"],
     }
 

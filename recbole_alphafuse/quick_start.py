@@ -8,6 +8,7 @@ models): :func:`run`, :func:`objective_function` for RecBole's HyperTuning, and
 import logging
 import os
 import sys
+import time
 from logging import getLogger
 
 import torch
@@ -96,7 +97,9 @@ def run(
 
     Returns:
         dict with ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``,
-        ``test_result`` and ``model_file`` (the saved checkpoint, if ``saved``); with several
+        ``test_result``, ``model_file`` (the saved checkpoint, if ``saved``), ``best_epoch``,
+        ``seconds_to_best`` (training time to the end of that epoch) and ``last_epoch``
+        (the last one evaluated; None without validation); with several
         processes, that of rank 0 (None on a machine without rank 0).
     """
     if nproc < 1 or (world_size > 0 and world_size < nproc + group_offset):
@@ -147,6 +150,27 @@ def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, queue)
         queue.put(result)
 
 
+class BestEpochClock:
+    """``Trainer.fit``'s callback: the best validation epoch (as RecBole's early stopping counts
+    it, a strict improvement), the seconds from the start of training to its end, and the last
+    epoch evaluated."""
+
+    def __init__(self, bigger):
+        self.bigger = bigger
+        self.start = time.perf_counter()
+        self.best_score = None
+        self.best_epoch = self.seconds_to_best = self.last_epoch = None
+
+    def __call__(self, epoch_idx, valid_score):
+        self.last_epoch = epoch_idx
+        if self.best_score is None or (
+            valid_score > self.best_score if self.bigger else valid_score < self.best_score
+        ):
+            self.best_score = valid_score
+            self.best_epoch = epoch_idx
+            self.seconds_to_best = round(time.perf_counter() - self.start, 1)
+
+
 def _run_process(model, dataset, config_file_list, config_dict, saved):
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
@@ -164,8 +188,13 @@ def _run_process(model, dataset, config_file_list, config_dict, saved):
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     if config["resume_from"]:
         trainer.resume_checkpoint(config["resume_from"])
+    clock = BestEpochClock(config["valid_metric_bigger"])
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+        train_data,
+        valid_data,
+        saved=saved,
+        show_progress=config["show_progress"],
+        callback_fn=clock,
     )
     test_result = trainer.evaluate(
         test_data, load_best_model=saved, show_progress=config["show_progress"]
@@ -184,6 +213,9 @@ def _run_process(model, dataset, config_file_list, config_dict, saved):
         "best_valid_result": best_valid_result,
         "test_result": test_result,
         "model_file": trainer.saved_model_file if saved else None,
+        "best_epoch": clock.best_epoch,
+        "seconds_to_best": clock.seconds_to_best,
+        "last_epoch": clock.last_epoch,
     }
 
 

@@ -6,7 +6,7 @@ import torch
 from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse.config import Config
-from recbole_alphafuse.quick_start import _build, run
+from recbole_alphafuse.quick_start import BestEpochClock, _build, run
 from recbole_alphafuse.registry import get_trainer
 from recbole_alphafuse.trainer import last_checkpoint_file, load_checkpoint
 
@@ -104,6 +104,7 @@ def test_run_resumes_from_the_last_checkpoint_to_the_same_metrics(slice_root, wo
     settings = {**FAST_CONFIG, "data_path": str(slice_root), "epochs": 2, "stopping_step": 10}
     settings["save_last_checkpoint"] = True
     whole = run(model="AlphaFuseSASRec", dataset=SLICE, config_dict=settings)
+    assert whole["last_epoch"] == 1 and whole["best_epoch"] in (0, 1)
     # The -last file now holds the state after epoch 0, as if the run had died during epoch 1.
     last = last_checkpoint_file(whole["model_file"])
     assert load_checkpoint(last)["epoch"] == 0
@@ -117,3 +118,13 @@ def test_run_resumes_from_the_last_checkpoint_to_the_same_metrics(slice_root, wo
     assert "epoch 0 training" in first_log.read_text()
     assert "epoch 0 training" not in resumed_log.read_text()  # it trained epoch 1 only
     assert "epoch 1 training" in resumed_log.read_text()
+
+
+@pytest.mark.parametrize("bigger, best_epoch", [(True, 1), (False, 0)])
+def test_best_epoch_clock_follows_early_stopping(bigger, best_epoch):
+    clock = BestEpochClock(bigger)
+    for epoch, score in enumerate([0.2, 0.3, 0.3, 0.25]):
+        clock(epoch, score)
+    assert clock.best_epoch == best_epoch  # a tie is no improvement, as in RecBole
+    assert clock.last_epoch == 3
+    assert clock.seconds_to_best >= 0

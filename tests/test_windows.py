@@ -90,11 +90,19 @@ def test_every_target_is_trained_exactly_once_per_epoch(data_copy, cold_start):
     assert len(windows._dataset) < len(train_data._dataset) / 3
     model = config.model_class(config, train_data._dataset)
     trained = Counter()
+    batch_targets = []
     for batch in windows:
         _, targets = model.scored_states(batch)
         users = batch[user].repeat_interleave(batch[SCORED_POSITIONS_FIELD])
         trained.update(zip(users.tolist(), targets.tolist()))
+        batch_targets.append(len(targets))
     assert trained == expected
+    # train_batch_size counts targets in both modes, so an epoch takes about as many steps.
+    full_batches = batch_targets[:-1]
+    assert full_batches, "the slice should fill more than one batch"
+    mean_targets = sum(full_batches) / len(full_batches)
+    assert abs(mean_targets - config["train_batch_size"]) < 0.1 * config["train_batch_size"]
+    assert abs(len(windows) - len(train_data)) <= 1
 
 
 @pytest.mark.parametrize("loss_type", ["CE", "BPR", "InfoNCE"])

@@ -10,6 +10,10 @@ a user's first targets). So each target of RecBole's rows is trained exactly onc
 with ``stride`` = half a window every target still sees at least half a window of history (all
 of it near the start of a user's sequence) where non-overlapping windows would give the first
 target of each window one item.
+
+``train_batch_size`` still counts targets, so a batch of windows holds about as many targets as
+a batch of RecBole's rows and an epoch takes about as many optimiser steps: the two modes differ
+in encoder work only, not in how far an epoch moves the model.
 """
 
 import math
@@ -63,8 +67,26 @@ def check_successive_prefixes(item_seq, lengths, targets, kept, scored, dataset_
             )
 
 
+class WindowTrainDataLoader(TrainDataLoader):
+    """RecBole's training dataloader over windows, its batches sized in targets: each holds
+    ``train_batch_size / targets_per_window`` windows (at least one)."""
+
+    def __init__(self, config, dataset, sampler, targets_per_window, shuffle):
+        self.targets_per_window = targets_per_window
+        super().__init__(config, dataset, sampler, shuffle=shuffle)
+
+    def _init_batch_size_and_step(self):
+        windows = max(1, round(self.config["train_batch_size"] / self.targets_per_window))
+        if self.neg_sample_args["distribution"] != "none":
+            windows = max(windows // self.times, 1)
+            self.set_batch_size(windows * self.times)
+        else:
+            self.set_batch_size(windows)
+        self.step = windows
+
+
 def windowed_train_data(config, train_data):
-    """RecBole's training dataloader over the kept rows, with their scored-position counts."""
+    """A training dataloader over the kept rows, with their scored-position counts."""
     dataset = train_data._dataset
     interactions = dataset.inter_feat
     item_seq = interactions[config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]].numpy()
@@ -76,6 +98,10 @@ def windowed_train_data(config, train_data):
     check_successive_prefixes(item_seq, lengths, targets, kept, scored, config["dataset"])
     windows = interactions[torch.from_numpy(kept)]
     windows.update(Interaction({SCORED_POSITIONS_FIELD: torch.from_numpy(scored)}))
-    return TrainDataLoader(
-        config, dataset.copy(windows), train_data._sampler, shuffle=config["shuffle"]
+    return WindowTrainDataLoader(
+        config,
+        dataset.copy(windows),
+        train_data._sampler,
+        targets_per_window=float(scored.mean()),
+        shuffle=config["shuffle"],
     )
