@@ -72,6 +72,8 @@ class Config(RecBoleConfig):
       (``additional_feat_suffix``, ``load_col``, ``alias_of_item_id``, ``preload_weight``) added;
     - sequential models trained with CE or InfoNCE get ``train_neg_sample_args: ~`` unless the user
       set it, as RecBole 1.2.1 refuses CE with the default negative sampling;
+    - ``encoder: reference`` trains ``train_positions: last`` unless the user set
+      ``train_positions`` (its default, ``all``, needs ``encoder: recbole``);
     - a distributed process (``local_rank`` set, see :func:`recbole_alphafuse.quick_start.run`)
       joins its process group over gloo on the CPU where there is no GPU for every process
       (RecBole only knows NCCL, one GPU per process).
@@ -148,6 +150,14 @@ class Config(RecBoleConfig):
             and "train_neg_sample_args" not in self.external_config_dict
         ):
             final["train_neg_sample_args"] = None
+        if (
+            final.get("encoder") == "reference"
+            and final.get("train_positions") == "all"
+            and "train_positions" not in self.external_config_dict
+        ):
+            # The default trains windows, which the reference encoder cannot (it numbers
+            # positions from the newest item): it trains RecBole's rows instead.
+            final["train_positions"] = "last"
         return final
 
     def _set_default_parameters(self):

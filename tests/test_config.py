@@ -43,6 +43,23 @@ def test_bpr_keeps_negative_sampling_and_infonce_is_pointwise():
     assert nce["train_neg_sample_args"]["distribution"] == "none"
 
 
+def test_windows_are_the_default_where_the_encoder_can_train_them():
+    assert Config(model="AlphaFuseSASRec", dataset="ml-100k")["train_positions"] == "all"
+    reference = Config(
+        model="AlphaFuseSASRec", dataset="ml-100k", config_dict={"encoder": "reference"}
+    )
+    assert reference["train_positions"] == "last"
+    assert reference.setting_sources()["train_positions"].endswith(
+        "SASRecBackbone.yaml, then adjusted"
+    )
+    asked = {"encoder": "reference", "train_positions": "all"}
+    assert Config(model="IDSASRec", dataset="ml-100k", config_dict=asked)["train_positions"] == (
+        "all"  # refused when the model is built, with a message
+    )
+    assert Config(model="AlphaFuseDreamRec", dataset="ml-100k")["train_positions"] == "last"
+    assert Config(model="SASRec", dataset="ml-100k")["train_positions"] is None
+
+
 def test_command_line_overrides_reach_the_config(monkeypatch):
     monkeypatch.setattr("sys.argv", ["run_recbole.py", "--null_dim=8", "--id_init=zeros"])
     config = Config(model="AlphaFuseSASRec", dataset="ml-100k")

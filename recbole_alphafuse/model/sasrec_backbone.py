@@ -87,7 +87,8 @@ class SASRecBackbone(SequentialRecommender):
         return self.states(item_seq)[scored], next_items[scored]
 
     def calculate_loss(self, interaction):
-        if self.train_positions == "all":
+        # Windows (train_positions: all) carry their scored-position counts; RecBole's rows do not.
+        if SCORED_POSITIONS_FIELD in interaction:
             seq_output, pos_items = self.scored_states(interaction)
             neg_items = None
             if self.loss_fct.loss_type == "BPR":
