@@ -28,13 +28,13 @@ class SASRecBackbone(SequentialRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.train_positions = config["train_positions"]
-        if self.train_positions not in self.supported_train_positions:
+        train_positions = config["train_positions"]
+        if train_positions not in self.supported_train_positions:
             raise AlphaFuseError(
                 f"train_positions must be one of {list(self.supported_train_positions)} for "
-                f"{self.__class__.__name__}, got '{self.train_positions}'."
+                f"{self.__class__.__name__}, got '{train_positions}'."
             )
-        if self.train_positions == "all" and config["encoder"] == "reference":
+        if train_positions == "all" and config["encoder"] == "reference":
             # Its positions count back from the newest item: a window's earlier states would be
             # read at positions that the newest item of a history never takes.
             raise AlphaFuseError(
