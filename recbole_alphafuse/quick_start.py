@@ -21,7 +21,7 @@ from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.itememb import check_no_extra_items, itememb_path
 from recbole_alphafuse.data.itememb_cache import create_cached_dataset, load_itememb
 from recbole_alphafuse.data.prepare import prepare_dataset, uses_itememb_cache
-from recbole_alphafuse.data.windows import windowed_train_data
+from recbole_alphafuse.data.windows import check_train_positions, windowed_train_data
 from recbole_alphafuse.registry import get_trainer
 from recbole_alphafuse.trainer import load_checkpoint
 
@@ -55,13 +55,7 @@ def create_dataset(config):
 
 def _build(config):
     """Dataset, dataloaders and model for ``config``; the model is built from the training data."""
-    if config["train_positions"] == "all" and "all" not in getattr(
-        config.model_class, "supported_train_positions", ()
-    ):
-        raise AlphaFuseError(
-            f"train_positions: all is for the models on the plugin's SASRec backbone; "
-            f"{config['model']} trains on RecBole's rows (for RecBole's SASRec, use IDSASRec)."
-        )
+    check_train_positions(config, config.model_class)
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     if config["train_positions"] == "all":

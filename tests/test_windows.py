@@ -123,6 +123,7 @@ def test_a_run_trains_on_windows_with_every_loss(slice_root, workdir, loss_type)
         ("SASRec", {}, "for RecBole's SASRec, use IDSASRec"),
         ("IDDreamRec", {}, "plugin's SASRec backbone"),
         ("IDSASRec", {"encoder": "reference"}, "needs encoder: recbole"),
+        ("IDSASRec", {"train_positions": "every"}, "must be one of"),
     ],
 )
 def test_models_that_cannot_train_windows_refuse_them(
@@ -131,3 +132,10 @@ def test_models_that_cannot_train_windows_refuse_them(
     config = {**FAST_CONFIG, "data_path": str(slice_root), "train_positions": "all", **settings}
     with pytest.raises(AlphaFuseError, match=message):
         run(model=model, dataset=SLICE, config_dict=config, saved=False)
+
+
+def test_train_positions_are_refused_before_any_data_is_read(tmp_path):
+    config = {**FAST_CONFIG, "data_path": str(tmp_path), "train_positions": "every"}
+    # The dataset does not exist: the setting is refused first, not the missing files.
+    with pytest.raises(AlphaFuseError, match="must be one of"):
+        run(model="AlphaFuseSASRec", dataset="no-such-dataset", config_dict=config, saved=False)

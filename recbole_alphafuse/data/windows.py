@@ -30,6 +30,29 @@ TRAIN_POSITIONS = ("last", "all")
 SCORED_POSITIONS_FIELD = "scored_positions"
 
 
+def check_train_positions(config, model_class):
+    """Refuse a ``train_positions`` that ``model_class`` cannot train (before any data is read)."""
+    value = config["train_positions"]
+    supported = getattr(model_class, "supported_train_positions", ())
+    if value == "all" and "all" not in supported:
+        raise AlphaFuseError(
+            f"train_positions: all is for the models on the plugin's SASRec backbone; "
+            f"{model_class.__name__} trains on RecBole's rows (for RecBole's SASRec, use IDSASRec)."
+        )
+    if supported and value not in supported:
+        raise AlphaFuseError(
+            f"train_positions must be one of {list(supported)} for {model_class.__name__}, "
+            f"got '{value}'."
+        )
+    if value == "all" and config["encoder"] == "reference":
+        # Its positions count back from the newest item: a window's earlier states would be
+        # read at positions that the newest item of a history never takes.
+        raise AlphaFuseError(
+            "train_positions: all needs encoder: recbole (the reference encoder numbers "
+            "positions from the newest item); set train_positions: last."
+        )
+
+
 def window_stride(max_seq_length):
     """Targets scored per window: half of it, so each sees at least half a window of history."""
     return max(1, math.ceil(max_seq_length / 2))

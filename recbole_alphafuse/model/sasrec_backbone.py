@@ -3,8 +3,11 @@
 import torch
 from recbole.model.abstract_recommender import SequentialRecommender
 
-from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.data.windows import SCORED_POSITIONS_FIELD, TRAIN_POSITIONS
+from recbole_alphafuse.data.windows import (
+    SCORED_POSITIONS_FIELD,
+    TRAIN_POSITIONS,
+    check_train_positions,
+)
 from recbole_alphafuse.model.loss import NextItemLoss, uniform_negatives
 from recbole_alphafuse.model.sequence_encoder import build_sequence_encoder
 
@@ -28,19 +31,7 @@ class SASRecBackbone(SequentialRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        train_positions = config["train_positions"]
-        if train_positions not in self.supported_train_positions:
-            raise AlphaFuseError(
-                f"train_positions must be one of {list(self.supported_train_positions)} for "
-                f"{self.__class__.__name__}, got '{train_positions}'."
-            )
-        if train_positions == "all" and config["encoder"] == "reference":
-            # Its positions count back from the newest item: a window's earlier states would be
-            # read at positions that the newest item of a history never takes.
-            raise AlphaFuseError(
-                "train_positions: all needs encoder: recbole (the reference encoder numbers "
-                "positions from the newest item); set train_positions: last."
-            )
+        check_train_positions(config, type(self))
 
         self.item_embedding = self.item_embedding_class.from_config(config, dataset)
         self.hidden_size = self.encoder_width()
