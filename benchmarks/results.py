@@ -33,6 +33,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import machine, write_report
+from recbole_alphafuse.files import written_atomically
 
 RUN_FIELDS = [
     "dataset",
@@ -103,10 +104,17 @@ def read_runs(path):
 
 
 def append_run(path, row, fields):
-    new = not path.is_file()
+    """Append ``row``; a file written with fewer columns (an older version of the script) is
+    rewritten first with ``fields`` as its header, its rows' new columns left empty."""
+    runs = read_runs(path)
+    if runs and list(runs[0]) != list(fields):
+        with written_atomically(path, "w") as f:
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(runs)
     with open(path, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new:
+        if not runs:
             writer.writeheader()
         writer.writerow(row)
 
