@@ -1,0 +1,223 @@
+"""The plugin's training step against the AlphaFuse authors' own, from the same weights.
+
+    python -m recbole_alphafuse export alphafuse --dataset Office-cold --output /tmp/office-cold-af
+    python benchmarks/official_step_parity.py --official PATH/TO/AlphaFuse \
+        --data /tmp/office-cold-af --dataset Office-cold --steps 40 \
+        --out benchmarks/results/parity-office-cold-steps.md
+
+``--official`` is a checkout of the authors' code (github Hugo-Chinn/AlphaFuse), imported as it
+is. Their SASRec ``AlphaFuse`` model is built on the export with the flags of their README's
+SASRec runs (hidden 128, null_dim 64, language scale 40, N(0, 1) ID init) and the plugin's
+``AlphaFuseSASRec`` on ``--dataset`` with ``properties/AlphaFuseSASRec-paper.yaml``; their
+weights (frozen semantic table included) are copied into the plugin's model, and both take
+``--steps`` Adam steps (their optimiser settings; the plugin's built by RecBole's Trainer) on the
+same batches of their training file, in order, with the same 64 InfoNCE negatives per example
+and dropout off, so that any difference is one of arithmetic. Reported: the largest loss
+difference over the steps and the largest parameter difference after them, for two starts:
+
+- ``initial LayerNorms``: both at PyTorch's initialisation (weight 1, bias 0);
+- ``LayerNorm biases moved``: the same small random offset added to every LayerNorm bias of
+  both, as after any optimiser step. The authors' attention zeroes every query whose vector sums
+  to exactly 0; a LayerNorm output at bias 0 has mean 0, so some of theirs do at the first step
+  (the plugin masks by the history instead). The offset shows the rest of the step alone.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.report import machine, write_report
+
+PAPER_RECIPE = "properties/AlphaFuseSASRec-paper.yaml"
+README_SETTINGS = dict(
+    hidden_dim=128,
+    null_dim=64,
+    null_thres=None,
+    language_embs_scale=40,
+    ID_embs_init_type="normal",
+    item_frequency_flag=False,
+    standardization=True,
+    cover=False,
+    num_heads=1,
+    dropout_rate=0.0,
+)
+BATCH, NEGATIVES, TEMPERATURE = 256, 64, 0.07
+
+
+def official_model(official, data):
+    sys.path.insert(0, str(official))
+    from models.backbone_SASRec import AlphaFuse
+
+    (vectors,) = data.glob("*_emb.pickle")
+    return AlphaFuse(
+        torch.device("cpu"),
+        language_embs_path=str(data),
+        language_model_type=vectors.name[: -len("_emb.pickle")],
+        **README_SETTINGS,
+    )
+
+
+def plugin_model(dataset_name):
+    from recbole.data import data_preparation
+
+    from recbole_alphafuse.config import Config
+    from recbole_alphafuse.quick_start import create_dataset
+    from recbole_alphafuse.registry import get_model
+
+    settings = {"hidden_dropout_prob": 0.0, "attn_dropout_prob": 0.0, "show_progress": False}
+    argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config reads --key=value from argv
+    try:
+        config = Config("AlphaFuseSASRec", dataset_name, [PAPER_RECIPE], settings)
+    finally:
+        sys.argv = argv
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    return config, get_model("AlphaFuseSASRec")(config, train_data._dataset)
+
+
+def copy_weights(theirs, ours):
+    """Their parameters into the plugin's modules; returns the semantic tables' largest
+    difference before their table replaces the plugin's."""
+    n = theirs.item_num
+    table, encoder = ours.item_embedding, ours.sequence_encoder
+    block = encoder.blocks[0]
+    same_modules = [
+        (block.query_norm, theirs.ln_1),
+        (block.query, theirs.mh_attn.linear_q),
+        (block.key, theirs.mh_attn.linear_k),
+        (block.value, theirs.mh_attn.linear_v),
+        (block.feed_forward_input_norm, theirs.ln_2),
+        (block.feed_forward_norm, theirs.feed_forward.layer_norm),
+        (encoder.final_norm, theirs.ln_3),
+    ]
+    with torch.no_grad():
+        their_semantic = theirs.item_embeddings.language_embeddings.weight[:n]
+        # Eigenvector signs are arbitrary: align each column before comparing.
+        signs = torch.sign((their_semantic * table.semantic[1:]).sum(0))
+        semantic_gap = (their_semantic - signs * table.semantic[1:]).abs().max().item()
+        table.semantic[1:] = their_semantic
+        table.id_embedding.weight[1:] = theirs.item_embeddings.ID_embeddings.weight[:n]
+        encoder.position_embedding.weight.copy_(theirs.positional_embeddings.weight)
+        for mine, their in same_modules:
+            mine.weight.copy_(their.weight)
+            mine.bias.copy_(their.bias)
+        for mine, their in ((block.feed_forward[0], theirs.feed_forward.w_1),
+                            (block.feed_forward[2], theirs.feed_forward.w_2)):  # fmt: skip
+            mine.weight.copy_(their.weight[..., 0])  # a 1x1 convolution is a linear map
+            mine.bias.copy_(their.bias)
+    return semantic_gap, [
+        their for _, their in same_modules if isinstance(their, torch.nn.LayerNorm)
+    ]
+
+
+def parameter_gaps(theirs, ours):
+    n = theirs.item_num
+    encoder = ours.sequence_encoder
+    pairs = {
+        "ID table": (ours.item_embedding.id_embedding.weight[1:], theirs.item_embeddings.ID_embeddings.weight[:n]),
+        "positions": (encoder.position_embedding.weight, theirs.positional_embeddings.weight),
+        "W_q": (encoder.blocks[0].query.weight, theirs.mh_attn.linear_q.weight),
+        "final LayerNorm": (encoder.final_norm.weight, theirs.ln_3.weight),
+    }  # fmt: skip
+    return {name: (a - b).abs().max().item() for name, (a, b) in pairs.items()}
+
+
+def recbole_batch(seq, target, item_num):
+    """Their left-padded histories (padding id ``item_num``) as RecBole's right-padded rows."""
+    from recbole.data.interaction import Interaction
+
+    lengths = (seq != item_num).sum(1)
+    item_seq = torch.zeros_like(seq)
+    for row, length in enumerate(lengths.tolist()):
+        item_seq[row, :length] = seq[row, seq.shape[1] - length :] + 1
+    return Interaction({"item_id_list": item_seq, "item_length": lengths, "item_id": target + 1})
+
+
+def compare(official, data, dataset_name, steps, move_layer_norm_biases):
+    from recbole.trainer import Trainer
+
+    import recbole_alphafuse.model.loss as plugin_loss
+
+    torch.manual_seed(2020)
+    theirs = official_model(official, data)
+    config, ours = plugin_model(dataset_name)
+    semantic_gap, their_norms = copy_weights(theirs, ours)
+    if move_layer_norm_biases:
+        offsets = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for norm in their_norms:
+                norm.bias.add_(0.05 * torch.randn(norm.bias.shape, generator=offsets))
+        copy_weights(theirs, ours)
+    theirs.eval()
+    ours.eval()  # dropout off; gradients still flow
+    their_optimizer = torch.optim.Adam(theirs.parameters(), lr=1e-3, eps=1e-8, weight_decay=1e-6)
+    our_optimizer = Trainer(config, ours).optimizer
+    train = pd.read_pickle(data / "train_data.df")
+    draws = torch.Generator().manual_seed(2)
+    n = theirs.item_num
+    loss_gap = 0.0
+    for step in range(steps):
+        rows = train.iloc[step * BATCH : (step + 1) * BATCH]
+        seq = torch.tensor(np.stack(rows["seq"].values))
+        target = torch.tensor(rows["next"].values)
+        negatives = torch.randint(0, n - 1, (len(seq), NEGATIVES), generator=draws)
+        negatives += (negatives >= target[:, None]).long()  # never the target
+        their_optimizer.zero_grad()
+        with mock.patch("torch.randint", return_value=negatives):
+            their_loss = theirs.calculate_infonce_loss(seq, target, NEGATIVES, TEMPERATURE)
+        their_loss.backward()
+        their_optimizer.step()
+        our_optimizer.zero_grad()
+        with mock.patch.object(plugin_loss, "uniform_negatives", return_value=negatives + 1):
+            our_loss = ours.calculate_loss(recbole_batch(seq, target, n))
+        our_loss.backward()
+        our_optimizer.step()
+        loss_gap = max(loss_gap, abs(their_loss.item() - our_loss.item()))
+    return semantic_gap, loss_gap, parameter_gaps(theirs, ours)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--official", type=Path, required=True, help="the authors' code")
+    parser.add_argument("--data", type=Path, required=True, help="an `export alphafuse` folder")
+    parser.add_argument(
+        "--dataset", required=True, help="the plugin's dataset it was exported from"
+    )
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--out", required=True, help="the markdown table to write")
+    args = parser.parse_args()
+    if not (args.official / "models" / "backbone_SASRec.py").is_file():
+        sys.exit(
+            f"error: {args.official} has no models/backbone_SASRec.py: pass a checkout of the authors' code."
+        )
+    if not (args.data / "data_statis.df").is_file():
+        sys.exit(f"error: {args.data} is not an `export alphafuse` folder (no data_statis.df).")
+    lines = [
+        f"# One training step at a time: the authors' AlphaFuse SASRec and the plugin's, `{args.dataset}`",
+        "",
+        f"Machine: {machine()}. Command: `python benchmarks/official_step_parity.py "
+        + " ".join(sys.argv[1:])
+        + "`.",
+        "",
+        f"{args.steps} Adam steps of {BATCH} examples, {NEGATIVES} shared InfoNCE negatives, dropout off.",
+        "",
+        "| start | semantic tables before copying | largest loss difference | ID table | positions | W_q | final LayerNorm |",
+        "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for label, move in (("initial LayerNorms", False), ("LayerNorm biases moved", True)):
+        semantic_gap, loss_gap, gaps = compare(
+            args.official, args.data, args.dataset, args.steps, move
+        )
+        cells = " | ".join(f"{value:.1e}" for value in gaps.values())
+        lines.append(f"| {label} | {semantic_gap:.1e} | {loss_gap:.1e} | {cells} |")
+    write_report(args.out, lines)
+
+
+if __name__ == "__main__":
+    main()
