@@ -84,6 +84,14 @@ def embedding_name(data):
     return vectors.name[: -len("_emb.pickle")]
 
 
+def check_inputs(official, official_file, data):
+    """Exit with one line unless ``official`` holds ``official_file`` and ``data`` is an export."""
+    if not (official / official_file).is_file():
+        sys.exit(f"error: {official} has no {official_file}: pass a checkout of the authors' code.")
+    if not (data / "data_statis.df").is_file():
+        sys.exit(f"error: {data} is not an `export alphafuse` folder (no data_statis.df).")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--official", type=Path, required=True, help="the authors' code")
@@ -93,10 +101,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", required=True, help="path prefix of OUT.csv / OUT.md")
     args = parser.parse_args()
-    if not (args.official / "train.py").is_file():
-        sys.exit(f"error: {args.official} has no train.py: pass a checkout of the authors' code.")
-    if not (args.data / "data_statis.df").is_file():
-        sys.exit(f"error: {args.data} is not an `export alphafuse` folder (no data_statis.df).")
+    check_inputs(args.official, "train.py", args.data)
     csv_path, logs = Path(f"{args.out}.csv"), Path(f"{args.out}-logs")
     logs.mkdir(parents=True, exist_ok=True)
     done = {(r["model"], int(r["seed"])) for r in read_runs(csv_path)}

@@ -36,6 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.official_parity import check_inputs
 from benchmarks.report import machine, write_report
 
 PAPER_RECIPE = "properties/AlphaFuseSASRec-paper.yaml"
@@ -234,12 +235,7 @@ def main():
     parser.add_argument("--draws", type=int, default=300, help="dropout draws per model")
     parser.add_argument("--out", required=True, help="the markdown table to write")
     args = parser.parse_args()
-    if not (args.official / "models" / "backbone_SASRec.py").is_file():
-        sys.exit(
-            f"error: {args.official} has no models/backbone_SASRec.py: pass a checkout of the authors' code."
-        )
-    if not (args.data / "data_statis.df").is_file():
-        sys.exit(f"error: {args.data} is not an `export alphafuse` folder (no data_statis.df).")
+    check_inputs(args.official, "models/backbone_SASRec.py", args.data)
     lines = [
         f"# One training step at a time: the authors' AlphaFuse SASRec and the plugin's, `{args.dataset}`",
         "",
