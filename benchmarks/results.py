@@ -104,16 +104,18 @@ def read_runs(path):
 
 
 def append_run(path, row, fields):
-    """Append ``row``; a file written with fewer columns (an older version of the script) is
-    rewritten first with ``fields`` as its header, its rows' new columns left empty."""
+    """Append ``row``. A file from an older version of the script keeps its columns; the
+    ``fields`` it lacks are added to its header (rewritten once), its rows' new cells left empty."""
     runs = read_runs(path)
-    if runs and list(runs[0]) != list(fields):
+    header = list(runs[0]) if runs else []
+    header += [field for field in fields if field not in header]
+    if runs and len(header) > len(runs[0]):
         with written_atomically(path, "w") as f:
-            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=header)
             writer.writeheader()
             writer.writerows(runs)
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
         if not runs:
             writer.writeheader()
         writer.writerow(row)
@@ -229,7 +231,6 @@ def main():
         for model in args.models
         if (dataset, model, seed) not in done
     ]
-    fields = list(runs[0]) if runs else None
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     print(f"{len(todo)} runs to do ({len(done)} already in {csv_path}), {args.jobs} at a time")
     with ProcessPoolExecutor(
@@ -241,8 +242,7 @@ def main():
         futures = {pool.submit(train_and_test, *task, config_files): task for task in todo}
         for future in as_completed(futures):
             row = future.result()
-            fields = fields or RUN_FIELDS + [k for k in row if k not in RUN_FIELDS]
-            append_run(csv_path, row, fields)
+            append_run(csv_path, row, RUN_FIELDS + [k for k in row if k not in RUN_FIELDS])
             runs.append({key: str(value) for key, value in row.items()})
             print(
                 f"{row['dataset']} {row['model']} seed={row['seed']}: "
