@@ -103,20 +103,27 @@ def read_runs(path):
         return list(csv.DictReader(f))
 
 
+def read_header(path):
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])
+
+
 def append_run(path, row, fields):
     """Append ``row``. A file from an older version of the script keeps its columns; the
     ``fields`` it lacks are added to its header (rewritten once), its rows' new cells left empty."""
-    runs = read_runs(path)
-    header = list(runs[0]) if runs else []
-    header += [field for field in fields if field not in header]
-    if runs and len(header) > len(runs[0]):
+    header = read_header(path)
+    missing = [field for field in fields if field not in header]
+    if header and missing:
+        runs = read_runs(path)
         with written_atomically(path, "w") as f:
-            writer = csv.DictWriter(f, fieldnames=header)
+            writer = csv.DictWriter(f, fieldnames=header + missing)
             writer.writeheader()
             writer.writerows(runs)
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
-        if not runs:
+        writer = csv.DictWriter(f, fieldnames=header + missing, extrasaction="ignore")
+        if not header:
             writer.writeheader()
         writer.writerow(row)
 

@@ -27,3 +27,10 @@ def test_a_file_with_fewer_columns_gains_the_new_ones(tmp_path):
         {"model": "AlphaFuseSASRec", "seed": "2020", "ndcg@10": "0.05", "best_epoch": ""},
         {"model": "AlphaFuseSASRec", "seed": "2021", "ndcg@10": "0.06", "best_epoch": "7"},
     ]
+
+
+def test_a_header_without_rows_is_kept(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("model,seed\r\n")
+    append_run(path, {"model": "IDSASRec", "seed": 2020}, ["model", "seed"])
+    assert path.read_text().splitlines() == ["model,seed", "IDSASRec,2020"]
