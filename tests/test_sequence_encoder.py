@@ -71,6 +71,30 @@ def test_reference_positions_count_back_from_the_newest_item(encoder):
     assert torch.allclose(short[0, 2], padded[0, 2], atol=1e-6)
 
 
+@pytest.mark.parametrize("encoder_name", ["recbole", "reference"])
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_last_state_is_the_full_forward_at_the_last_item(encoder_name, n_layers):
+    """The backbone reads ``last_state``; the reference encoder computes its last block there
+    only, which must give the state ``forward`` gives at each history's last real item."""
+    torch.manual_seed(2)
+    config = {
+        **CONFIG,
+        "encoder": encoder_name,
+        "n_layers": n_layers,
+        "inner_size": 16,
+        "attn_dropout_prob": 0.0,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12,
+        "initializer_range": 0.02,
+    }
+    sequence_encoder = build_sequence_encoder(config, 8, 5).eval()
+    items = torch.randn(2, 5, 8)
+    last = sequence_encoder.last_state(items, histories())
+    full = sequence_encoder(items, histories())
+    assert last.shape == (2, 8)
+    assert torch.allclose(last, torch.stack([full[0, 2], full[1, 4]]), atol=1e-6)
+
+
 def test_reference_block_formula_by_hand():
     """One head: y = LN(z + W2 ReLU(W1 z)), z = LN(softmax(causal QK^T / sqrt(h)) V + LN(x))."""
     torch.manual_seed(1)

@@ -24,6 +24,10 @@ class LLMESREncoderMixin:
     def encoder_width(self):
         return self.item_embedding.embedding_dim // 2
 
+    def forward(self, item_seq, item_seq_len):
+        # The cross-attention needs every position of both views.
+        return self.gather_indexes(self.states(item_seq), item_seq_len - 1)
+
     def states(self, item_seq):
         id_view, semantic_view = self.item_embedding.views(item_seq)
         id_states = self.encode(id_view, item_seq)

@@ -64,7 +64,8 @@ class SASRecBackbone(SequentialRecommender):
         return self.encode(self.item_embedding(item_seq), item_seq)
 
     def forward(self, item_seq, item_seq_len):
-        return self.gather_indexes(self.states(item_seq), item_seq_len - 1)
+        """The state at each history's last item: ``[B, width]``."""
+        return self.sequence_encoder.last_state(self.item_embedding(item_seq), item_seq)
 
     def scored_states(self, interaction):
         """``train_positions: all``: the states of each window's scored positions and their next

@@ -1,7 +1,8 @@
 """The causal history encoders of the SASRec backbone, chosen with ``encoder``.
 
 Both map embedded histories ``[B, L, h]`` (RecBole's layout: items first, padding id 0 after)
-to states at every position; the backbone reads the state at the last real item.
+to states at every position (``forward``) or at each history's last real item only
+(``last_state``, what the backbone reads to score the next item).
 
 - ``recbole``: RecBole's SASRec encoder, layers, initialisation and magnitudes unchanged.
 - ``reference``: the encoder of the AlphaFuse authors' SASRec (and of DreamRec's condition),
@@ -16,6 +17,12 @@ from recbole.model.layers import TransformerEncoder
 from torch import nn
 
 from recbole_alphafuse import AlphaFuseError
+
+
+def last_positions(x, item_seq):
+    """``x[b, length_b - 1]`` for each history ``b`` (items first, padding after): ``[B, h]``."""
+    last = (item_seq != 0).sum(dim=1) - 1
+    return x[torch.arange(len(x), device=x.device), last]
 
 
 def recbole_init(module, std):
@@ -62,6 +69,9 @@ class RecBoleSASRecEncoder(nn.Module):
         attention_mask = torch.where(allowed, 0.0, -10000.0)
         return self.trm_encoder(input_emb, attention_mask, output_all_encoded_layers=True)[-1]
 
+    def last_state(self, item_emb, item_seq):
+        return last_positions(self(item_emb, item_seq), item_seq)
+
 
 class ReferenceBlock(nn.Module):
     """One block of the reference encoder.
@@ -96,9 +106,19 @@ class ReferenceBlock(nn.Module):
         batch, length, width = x.shape
         return x.view(batch, length, self.n_heads, width // self.n_heads).transpose(1, 2)
 
-    def forward(self, x, allowed):
-        """``x``: ``[B, L, h]``; ``allowed``: ``[B, L, L]``, True where query i may see key j."""
-        queries = self.query_norm(x)
+    def forward(self, x, allowed, query_positions=None):
+        """``x``: ``[B, L, h]``; ``allowed``: ``[B, L, L]``, True where query i may see key j.
+
+        ``query_positions`` (``[B]``): compute only the output at that position of each history
+        (``[B, 1, h]``); keys and values still come from every position.
+        """
+        if query_positions is not None:
+            rows = torch.arange(len(x), device=x.device)
+            queries_in = x[rows, query_positions].unsqueeze(1)
+            allowed = allowed[rows, query_positions].unsqueeze(1)
+        else:
+            queries_in = x
+        queries = self.query_norm(queries_in)
         q, k, v = (
             self._heads(self.query(queries)),
             self._heads(self.key(x)),
@@ -107,7 +127,7 @@ class ReferenceBlock(nn.Module):
         scores = q @ k.transpose(-1, -2) / math.sqrt(x.shape[-1])
         scores = scores.masked_fill(~allowed[:, None], torch.finfo(scores.dtype).min)
         weights = self.attention_dropout(torch.softmax(scores, dim=-1))
-        attended = (weights @ v).transpose(1, 2).reshape(x.shape) + queries
+        attended = (weights @ v).transpose(1, 2).reshape(queries.shape) + queries
         z = self.feed_forward_input_norm(attended)
         return self.feed_forward_norm(z + self.feed_forward_dropout(self.feed_forward(z)))
 
@@ -133,7 +153,8 @@ class ReferenceSASRecEncoder(nn.Module):
         )
         self.final_norm = nn.LayerNorm(hidden_size)
 
-    def forward(self, item_emb, item_seq):
+    def _block_inputs(self, item_emb, item_seq):
+        """The first block's input, the attention mask and the real-position mask."""
         length = item_seq.size(1)
         real = item_seq != 0
         lengths = real.sum(dim=1, keepdim=True)
@@ -144,10 +165,22 @@ class ReferenceSASRecEncoder(nn.Module):
         keep = real.unsqueeze(-1).to(item_emb.dtype)
         x = self.dropout(item_emb + self.position_embedding(position_ids)) * keep
         causal = torch.ones(length, length, dtype=torch.bool, device=item_seq.device).tril()
-        allowed = causal & real.unsqueeze(1)
+        return x, causal & real.unsqueeze(1), keep
+
+    def forward(self, item_emb, item_seq):
+        x, allowed, keep = self._block_inputs(item_emb, item_seq)
         for block in self.blocks:
             x = block(x, allowed) * keep
         return self.final_norm(x)
+
+    def last_state(self, item_emb, item_seq):
+        # The last block is run for the last real position only: the same state as forward's
+        # there, for about half the work of a one-block encoder.
+        x, allowed, keep = self._block_inputs(item_emb, item_seq)
+        for block in self.blocks[:-1]:
+            x = block(x, allowed) * keep
+        last = (item_seq != 0).sum(dim=1) - 1
+        return self.final_norm(self.blocks[-1](x, allowed, query_positions=last).squeeze(1))
 
 
 SEQUENCE_ENCODERS = {"recbole": RecBoleSASRecEncoder, "reference": ReferenceSASRecEncoder}
