@@ -19,10 +19,9 @@ from torch import nn
 from recbole_alphafuse import AlphaFuseError
 
 
-def last_positions(x, item_seq):
-    """``x[b, length_b - 1]`` for each history ``b`` (items first, padding after): ``[B, h]``."""
-    last = (item_seq != 0).sum(dim=1) - 1
-    return x[torch.arange(len(x), device=x.device), last]
+def newest_item_index(item_seq):
+    """The position of each history's newest item (items first, padding after): ``[B]``."""
+    return (item_seq != 0).sum(dim=1) - 1
 
 
 def recbole_init(module, std):
@@ -70,7 +69,8 @@ class RecBoleSASRecEncoder(nn.Module):
         return self.trm_encoder(input_emb, attention_mask, output_all_encoded_layers=True)[-1]
 
     def last_state(self, item_emb, item_seq):
-        return last_positions(self(item_emb, item_seq), item_seq)
+        states = self(item_emb, item_seq)
+        return states[torch.arange(len(states), device=states.device), newest_item_index(item_seq)]
 
 
 class ReferenceBlock(nn.Module):
@@ -179,8 +179,8 @@ class ReferenceSASRecEncoder(nn.Module):
         x, allowed, keep = self._block_inputs(item_emb, item_seq)
         for block in self.blocks[:-1]:
             x = block(x, allowed) * keep
-        last = (item_seq != 0).sum(dim=1) - 1
-        return self.final_norm(self.blocks[-1](x, allowed, query_positions=last).squeeze(1))
+        newest = newest_item_index(item_seq)
+        return self.final_norm(self.blocks[-1](x, allowed, query_positions=newest).squeeze(1))
 
 
 SEQUENCE_ENCODERS = {"recbole": RecBoleSASRecEncoder, "reference": ReferenceSASRecEncoder}
