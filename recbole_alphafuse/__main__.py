@@ -78,6 +78,13 @@ def build_parser():
     embed.add_argument(
         "--ids", default=None, help="text file: the item token of array row i on line i"
     )
+    embed.add_argument(
+        "--trust-file",
+        action="store_true",
+        help="read --from-file .pt/.pickle files in full: a pickle can run code, so only for "
+        "files from a source you trust (by default only tensors, arrays and dicts or lists of "
+        "them are read)",
+    )
 
     convert = commands.add_parser("convert", help="convert another layout to atomic files")
     layouts = convert.add_subparsers(dest="layout", required=True)
@@ -87,7 +94,8 @@ def build_parser():
         help="AlphaFuse / DreamRec / PreferDiff pickled DataFrames -> pre-split dataset",
         description="Convert train_data.df, val_data.df, test_data.df, data_statis.df and "
         "<model>_emb.pickle into NAME.{train,valid,test}.inter (one example a row), NAME.yaml "
-        "and NAME.itememb.",
+        "and NAME.itememb. These files are pickles, which can run code when read: convert only "
+        "files from a source you trust.",
     )
     amazon = layouts.add_parser(
         "amazon",
@@ -169,7 +177,8 @@ def _convert(args):
 
 def _check_from_file_options(args):
     if not args.from_file:
-        raise AlphaFuseError("--ids names the rows of --from-file FILE: pass both.")
+        given = "--ids names the rows of" if args.ids else "--trust-file is about"
+        raise AlphaFuseError(f"{given} --from-file FILE: pass both.")
     encoder_options = [
         option for option, value in (("--fields", args.fields), ("--lm", args.lm)) if value
     ]
@@ -214,9 +223,16 @@ def main(argv=None):
             )
             return
         copy_bundled_dataset(args.dataset, data_path)
-        if args.from_file or args.ids:
+        if args.from_file or args.ids or args.trust_file:
             _check_from_file_options(args)
-            embed_from_file(data_path, args.dataset, args.from_file, args.ids, args.item_field)
+            embed_from_file(
+                data_path,
+                args.dataset,
+                args.from_file,
+                args.ids,
+                args.item_field,
+                trust=args.trust_file,
+            )
             return
         embed_dataset(
             data_path,

@@ -22,7 +22,8 @@ Same flags as RecBole's run_recbole.py: ``--model``, ``--dataset``, ``--config_f
 and any ``--key=value`` config override. Works for the plugin's models and RecBole's own.
 Distributed training as in RecBole: ``--nproc=2`` trains in two processes on this machine (one
 GPU each, or gloo on the CPU where there is no GPU); ``--world_size``, ``--ip``, ``--port`` and
-``--group_offset`` join processes of several machines.
+``--group_offset`` join processes of several machines. Checkpoints (``--resume_from=F``) are read
+without running code from them; ``--trust_checkpoint`` lifts that, for files you trust.
 """
 
 TUNE_DOC = r"""Tune a model with RecBole's HyperTuning (hyperopt) or Ray Tune through the plugin's objective.
@@ -36,6 +37,12 @@ result of every trial is reported alongside, and all of them are written to ``--
 With ``--tool=Ray`` the trials run in parallel on a Ray cluster (a local one by default), each
 with the CPUs and GPUs asked for, and a CSV of the trials is written beside ``--output_file``.
 """
+
+
+def _expand_bare_flags(argv):
+    """``--trust_checkpoint`` alone as ``--trust_checkpoint=True``, the form RecBole's Config
+    reads from ``sys.argv``."""
+    return ["--trust_checkpoint=True" if arg == "--trust_checkpoint" else arg for arg in argv]
 
 
 def config_file_list(flag):
@@ -57,6 +64,7 @@ def run_command(argv=None, prog=None):
     parser.add_argument("--port", type=str, default="5678", help="port of rank 0's machine")
     parser.add_argument("--group_offset", type=int, default=0, help="first rank on this machine")
     args, _ = parser.parse_known_args(argv)
+    sys.argv = _expand_bare_flags(sys.argv)
     config_files = config_file_list(args.config_files)
     try:
         run(

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from logging import getLogger
+from pathlib import Path
 
 import torch
 from recbole.data import create_dataset as recbole_create_dataset
@@ -23,7 +24,7 @@ from recbole_alphafuse.data.itememb_cache import create_cached_dataset, load_ite
 from recbole_alphafuse.data.prepare import prepare_dataset, uses_itememb_cache
 from recbole_alphafuse.data.windows import check_train_positions, windowed_train_data
 from recbole_alphafuse.registry import get_trainer
-from recbole_alphafuse.trainer import load_checkpoint
+from recbole_alphafuse.safe_load import load_checkpoint
 
 
 def _fresh_logger(config):
@@ -80,7 +81,9 @@ def run(
     """Train and test one model on one dataset, logging as RecBole's ``run_recbole`` does.
 
     With ``resume_from: <checkpoint>`` in the config, training continues from that checkpoint
-    (a ``-last.pth`` file written with ``save_last_checkpoint: True`` resumes exactly).
+    (a ``-last.pth`` file written with ``save_last_checkpoint: True`` resumes exactly). It is
+    read without running code from it; ``trust_checkpoint: True`` lifts that, for a file from a
+    trusted source.
 
     With ``nproc`` > 1 (or ``world_size`` > 0) training is distributed as in RecBole's ``run``:
     ``nproc`` processes on this machine, ranks ``group_offset`` to ``group_offset + nproc - 1``
@@ -165,10 +168,23 @@ class BestEpochClock:
             self.seconds_to_best = round(time.perf_counter() - self.start, 1)
 
 
+def check_resume_file(path, trust):
+    """Refuse a ``resume_from`` file that is missing or holds more than a checkpoint should."""
+    if not Path(path).is_file():
+        raise AlphaFuseError(
+            f"resume_from: {path} not found; give a checkpoint written by a run "
+            "(saved/<Model>-<time>-last.pth with save_last_checkpoint: True)."
+        )
+    load_checkpoint(path, trust=trust)
+
+
 def _run_process(model, dataset, config_file_list, config_dict, saved):
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
     )
+    if config["resume_from"]:
+        # Read once before any data work, so that a missing or refused file stops the run first.
+        check_resume_file(config["resume_from"], config["trust_checkpoint"])
     init_seed(config["seed"], config["reproducibility"])
     _fresh_logger(config)
     logger = getLogger()
@@ -235,13 +251,16 @@ def objective_function(config_dict=None, config_file_list=None, saved=True):
     }
 
 
-def load_data_and_model(model_file):
+def load_data_and_model(model_file, trust_checkpoint=False):
     """Reload a checkpoint saved by :func:`run`: the frozen language part is rebuilt from the data.
+
+    The file is read without running code from it: anything beyond what a RecBole or plugin
+    checkpoint holds is refused, unless ``trust_checkpoint`` (for files from a trusted source).
 
     Returns:
         (config, model, dataset, train_data, valid_data, test_data), as RecBole's function does.
     """
-    checkpoint = load_checkpoint(model_file)
+    checkpoint = load_checkpoint(model_file, trust=trust_checkpoint)
     config = checkpoint["config"]
     if not config["single_spec"]:
         # Saved by a distributed run: reload it in this one process.

@@ -11,6 +11,7 @@ never the test score. Ray is an optional extra: ``pip install -e ".[ray]"``.
 import ast
 import csv
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -108,18 +109,18 @@ def search_algorithm(algo, mode, seed):
 def _trial(params, fixed, config_files):
     """One Ray trial: train with ``params`` over ``fixed`` and report the flat scores."""
     import ray
-    from ray.air import session
+    from ray import tune
 
     # RecBole's Config reads sys.argv: the Ray worker's own flags are not settings.
     sys.argv = sys.argv[:1]
     # RecBole points CUDA_VISIBLE_DEVICES at gpu_id: make that the GPUs Ray gave this trial.
     gpu_id = ",".join(str(g) for g in ray.get_gpu_ids())
     # Checkpoints are named by model and second: trials started together need folders of their own.
-    checkpoint_dir = str(Path(fixed["checkpoint_dir"]) / session.get_trial_name())
+    checkpoint_dir = str(Path(fixed["checkpoint_dir"]) / tune.get_context().get_trial_name())
     result = objective_function(
         {**fixed, "gpu_id": gpu_id, "checkpoint_dir": checkpoint_dir, **params}, config_files
     )
-    session.report(
+    tune.report(
         {
             VALID_SCORE: result["best_valid_score"],
             **{f"valid/{k}": v for k, v in (result["best_valid_result"] or {}).items()},
@@ -168,8 +169,9 @@ def tune_with_ray(
 
     import ray
     from ray import tune
-    from ray.air import RunConfig
 
+    # Trials keep the driver's working directory (relative paths in the user's settings).
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
     ray.init(address=ray_address, ignore_reinit_error=True, include_dashboard=False)
     try:
         tuner = tune.Tuner(
@@ -183,9 +185,8 @@ def tune_with_ray(
                 mode=mode,
                 search_alg=search_algorithm(algo, mode, config["seed"]),
                 num_samples=1 if algo == "exhaustive" else max_evals,
-                chdir_to_trial_dir=False,
             ),
-            run_config=RunConfig(
+            run_config=tune.RunConfig(
                 name=f"{model}-{dataset}",
                 storage_path=str(Path(storage_path).resolve()),
                 verbose=1,

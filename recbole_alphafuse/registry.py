@@ -9,7 +9,7 @@ from recbole.utils import get_trainer as recbole_get_trainer
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse import model as registered
 from recbole_alphafuse.evaluation import GroupMetricsMixin
-from recbole_alphafuse.trainer import DistributedMixin, TrustedCheckpointMixin
+from recbole_alphafuse.trainer import CheckpointMixin, DistributedMixin
 
 
 def plugin_models():
@@ -43,6 +43,6 @@ def get_trainer(model_type, model_name):
 def _trusted_trainer(trainer_class):
     return type(
         trainer_class.__name__,
-        (TrustedCheckpointMixin, DistributedMixin, GroupMetricsMixin, trainer_class),
+        (CheckpointMixin, DistributedMixin, GroupMetricsMixin, trainer_class),
         {},
     )

@@ -1,8 +1,9 @@
-"""Checkpoint loading and exact resuming for RecBole trainers on torch >= 2.6.
+"""Safe checkpoint loading and exact resuming for RecBole trainers.
 
-RecBole checkpoints pickle the Config, which torch's default ``weights_only=True`` refuses. The
-files loaded here are the ones this run (or the user) saved under ``checkpoint_dir``, so they
-are trusted and loaded in full.
+RecBole checkpoints pickle the Config, which torch's ``weights_only=True`` reader refuses. They
+are read here by :func:`~recbole_alphafuse.safe_load.load_checkpoint`, which resolves only the
+names a checkpoint holds (``trust_checkpoint: True`` reads any pickle, for files from a trusted
+source).
 
 RecBole saves a checkpoint only when the validation score improves, without the random number
 generators' states, so resuming from it neither continues where a killed run stopped nor draws
@@ -24,11 +25,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from recbole_alphafuse.files import written_atomically
-
-
-def load_checkpoint(model_file, device="cpu"):
-    """Load a RecBole checkpoint written by this plugin's runs."""
-    return torch.load(model_file, map_location=device, weights_only=False)
+from recbole_alphafuse.safe_load import load_checkpoint
 
 
 def last_checkpoint_file(saved_model_file):
@@ -54,9 +51,10 @@ def _set_rng_states(states):
     random.setstate(states["python"])
 
 
-class TrustedCheckpointMixin:
-    """Put in front of a RecBole trainer class: reloads checkpoints with the full pickle and, with
-    ``save_last_checkpoint``, keeps a per-epoch state that resumes training exactly."""
+class CheckpointMixin:
+    """Put in front of a RecBole trainer class: reloads checkpoints with the safe reader, returns
+    metrics as plain floats and, with ``save_last_checkpoint``, keeps a per-epoch state that
+    resumes training exactly."""
 
     _saving = False
     _pending_rng = None
@@ -67,11 +65,15 @@ class TrustedCheckpointMixin:
                 # Rank 0 alone writes the best checkpoint; the others wait until it is complete.
                 torch.distributed.barrier()
             checkpoint_file = model_file or self.saved_model_file
-            checkpoint = load_checkpoint(checkpoint_file, self.device)
+            checkpoint = load_checkpoint(
+                checkpoint_file, self.device, trust=self.config["trust_checkpoint"]
+            )
             self.model.load_state_dict(checkpoint["state_dict"])
             self.model.load_other_parameter(checkpoint.get("other_parameter"))
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
-        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        result = super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        # RecBole's metrics are numpy scalars, which numpy 2 prints as np.float64(...).
+        return None if result is None else type(result)((k, float(v)) for k, v in result.items())
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, **kwargs):
         self._saving = saved
@@ -85,7 +87,17 @@ class TrustedCheckpointMixin:
             self._pending_rng = None
         if self._saving and self.config["save_last_checkpoint"]:
             self._save_last_checkpoint(train_data, epoch_idx)
-        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+        loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+        self._log_embedding_balance(epoch_idx)
+        return loss
+
+    def _log_embedding_balance(self, epoch_idx):
+        """Strategies with a frozen and a trainable part log their mean row norms per epoch."""
+        model = getattr(self.model, "module", self.model)
+        part_norms = getattr(getattr(model, "item_embedding", None), "part_norms", None)
+        if part_norms is not None:
+            norms = ", ".join(f"{part} {value:.4f}" for part, value in part_norms().items())
+            self.logger.info(f"epoch {epoch_idx} item embedding mean row norms: {norms}")
 
     def _save_last_checkpoint(self, train_data, epoch_idx):
         """The state after epoch ``epoch_idx - 1``, written to a temp file renamed into place."""
@@ -108,9 +120,11 @@ class TrustedCheckpointMixin:
             torch.save(state, f, pickle_protocol=4)
 
     def resume_checkpoint(self, resume_file):
-        """RecBole's ``resume_checkpoint`` with the full pickle; from a ``-last.pth`` file it also
+        """RecBole's ``resume_checkpoint`` with the safe reader; from a ``-last.pth`` file it also
         restores the best checkpoint's path, the best validation result and the generators."""
-        checkpoint = load_checkpoint(resume_file, self.device)
+        checkpoint = load_checkpoint(
+            resume_file, self.device, trust=self.config["trust_checkpoint"]
+        )
         self.saved_model_file = checkpoint.get("best_model_file", str(resume_file))
         self.start_epoch = checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]

@@ -17,7 +17,7 @@ from recbole_alphafuse.ray_tuning import (
     search_algorithm,
 )
 
-# Ray Tune (the `ray` extra) exists for RecBole's tuner only up to Python 3.11.
+# Ray Tune is the optional `ray` extra (part of the `test` extra).
 needs_ray = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None, reason="Ray Tune is not installed (the ray extra)"
 )

@@ -8,7 +8,8 @@ from conftest import FAST_CONFIG, SLICE
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.quick_start import BestEpochClock, _build, run
 from recbole_alphafuse.registry import get_trainer
-from recbole_alphafuse.trainer import last_checkpoint_file, load_checkpoint
+from recbole_alphafuse.safe_load import load_checkpoint
+from recbole_alphafuse.trainer import last_checkpoint_file
 
 EPOCHS = 2
 

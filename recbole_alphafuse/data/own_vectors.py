@@ -4,6 +4,8 @@
 elsewhere: a 2-D array (``.npy``, a ``.pt`` tensor or a pickled array/tensor) whose row i is the
 vector of the item token on line i of IDS, or a ``.pt``/pickled dict ``{token: vector}``. It
 writes vectors for exactly the items of the dataset's interactions, in first-seen order.
+``.pt`` and pickle files are read without running code from them: only tensors, numpy arrays,
+numbers and dicts or lists of them (``--trust-file`` reads any pickle, for files you trust).
 """
 
 import logging
@@ -19,6 +21,11 @@ from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.data.atomic import interaction_item_tokens
 from recbole_alphafuse.data.embed import DEFAULT_ITEM_FIELD
 from recbole_alphafuse.data.itememb import itememb_path, write_itememb
+from recbole_alphafuse.safe_load import (
+    UntrustedFileError,
+    load_array_pickle,
+    load_tensor_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +45,12 @@ UNREADABLE_FILE_ERRORS = (
 )
 
 
-def load_vector_file(path):
-    """The object stored in a ``.npy``, ``.pt``/``.pth`` or ``.pickle``/``.pkl`` file."""
+VECTOR_FILE_OPT_IN = "--trust-file on the command line (trust=True in Python)"
+
+
+def load_vector_file(path, trust=False):
+    """The object stored in a ``.npy``, ``.pt``/``.pth`` or ``.pickle``/``.pkl`` file; pickles
+    hold only tensors, arrays and containers of them unless ``trust``."""
     path = Path(path)
     if path.suffix.lower() not in VECTOR_SUFFIXES:
         raise AlphaFuseError(
@@ -52,9 +63,12 @@ def load_vector_file(path):
         if path.suffix.lower() == ".npy":
             return np.load(path, allow_pickle=False)
         if path.suffix.lower() in (".pt", ".pth"):
-            # The user's own file, which may hold numpy arrays as well as tensors.
-            return torch.load(path, map_location="cpu", weights_only=False)
-        return pd.read_pickle(path)
+            if trust:
+                return torch.load(path, map_location="cpu", weights_only=False)
+            return load_tensor_file(path, VECTOR_FILE_OPT_IN)
+        return pd.read_pickle(path) if trust else load_array_pickle(path, VECTOR_FILE_OPT_IN)
+    except UntrustedFileError:
+        raise
     except UNREADABLE_FILE_ERRORS as error:
         raise AlphaFuseError(
             f"cannot read {path} ({type(error).__name__}: {error}); check that it is a "
@@ -97,9 +111,9 @@ def read_ids(path):
     return tokens
 
 
-def read_item_vectors(vector_file, ids_file=None):
+def read_item_vectors(vector_file, ids_file=None, trust=False):
     """Item tokens and their vectors: ``(list of tokens, float64 [n, d] array)``."""
-    stored = load_vector_file(vector_file)
+    stored = load_vector_file(vector_file, trust)
     if isinstance(stored, Mapping):
         if ids_file is not None:
             raise AlphaFuseError(
@@ -132,14 +146,15 @@ def read_item_vectors(vector_file, ids_file=None):
 
 
 def embed_from_file(
-    data_path, dataset_name, vector_file, ids_file=None, item_field=DEFAULT_ITEM_FIELD
+    data_path, dataset_name, vector_file, ids_file=None, item_field=DEFAULT_ITEM_FIELD, trust=False
 ):
-    """Write ``<data_path>/<dataset_name>.itememb`` from vectors made elsewhere.
+    """Write ``<data_path>/<dataset_name>.itememb`` from vectors made elsewhere (``trust``: read
+    any pickle, see :func:`load_vector_file`).
 
     Vectors of tokens without interactions are left out (they would become ghost items).
     """
     dataset_tokens = interaction_item_tokens(data_path, dataset_name, item_field)
-    tokens, matrix = read_item_vectors(vector_file, ids_file)
+    tokens, matrix = read_item_vectors(vector_file, ids_file, trust)
     row_of = {token: row for row, token in enumerate(tokens)}
     missing = [token for token in dataset_tokens if token not in row_of]
     if missing:

@@ -36,8 +36,9 @@ def check_train_positions(config, model_class):
     supported = getattr(model_class, "supported_train_positions", ())
     if value == "all" and "all" not in supported:
         raise AlphaFuseError(
-            f"train_positions: all is for the models on the plugin's SASRec backbone; "
-            f"{model_class.__name__} trains on RecBole's rows (for RecBole's SASRec, use IDSASRec)."
+            f"train_positions: all is for the models on the plugin's SASRec and DreamRec "
+            f"backbones; {model_class.__name__} trains on RecBole's rows (for RecBole's SASRec, "
+            "use IDSASRec)."
         )
     if supported and value not in supported:
         raise AlphaFuseError(

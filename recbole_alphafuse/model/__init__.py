@@ -1,5 +1,6 @@
 """Registered models, named ``<Strategy><Backbone>``: each pairs a backbone with an item-embedding
-strategy (``model/sasrec.py``, ``model/dreamrec.py``, ``model/recbole_backbones.py``)."""
+strategy (``model/sasrec.py``, ``model/dreamrec.py``, ``model/preferdiff.py``,
+``model/recbole_backbones.py``)."""
 
 import torch
 
@@ -13,6 +14,11 @@ from recbole_alphafuse.model.dreamrec import (
     UniSRecDreamRec,
     WhitenedDreamRec,
     WhitenRecDreamRec,
+)
+from recbole_alphafuse.model.preferdiff import (
+    AlphaFusePreferDiff,
+    IDPreferDiff,
+    WhitenedPreferDiff,
 )
 from recbole_alphafuse.model.recbole_backbones import AlphaFuseBERT4Rec, AlphaFuseGRU4Rec
 from recbole_alphafuse.model.sasrec import (
@@ -34,8 +40,10 @@ __all__ = [
     "AlphaFuseBERT4Rec",
     "AlphaFuseDreamRec",
     "AlphaFuseGRU4Rec",
+    "AlphaFusePreferDiff",
     "AlphaFuseSASRec",
     "IDDreamRec",
+    "IDPreferDiff",
     "IDSASRec",
     "LLMESRDreamRec",
     "LLMESRSASRec",
@@ -50,6 +58,7 @@ __all__ = [
     "WhitenRecDreamRec",
     "WhitenRecSASRec",
     "WhitenedDreamRec",
+    "WhitenedPreferDiff",
 ]
 
 # Earlier names, still accepted by --model (a run then logs and saves under the new name).

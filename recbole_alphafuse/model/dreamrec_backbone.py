@@ -5,10 +5,18 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.data.windows import SCORED_POSITIONS_FIELD, TRAIN_POSITIONS
 from recbole_alphafuse.model.diffusion import (
     LinearSchedule,
     guided,
     sinusoidal_embedding,
+)
+from recbole_alphafuse.model.diffusion_loss import (
+    DIFFUSION_LOSSES,
+    centroid_negatives,
+    cosine_error,
+    preference_loss,
+    x0_cross_entropy,
 )
 from recbole_alphafuse.model.sasrec_backbone import SASRecBackbone
 from recbole_alphafuse.model.sequence_encoder import recbole_init
@@ -21,26 +29,45 @@ class DreamRecBackbone(SASRecBackbone):
 
     The history is encoded by the SASRec encoder (last position) into a condition; a denoiser
     predicts the clean embedding of the next item from (noisy embedding, timestep embedding,
-    condition) and is trained with MSE on a linear beta schedule, the condition replaced by a
-    learned "none" vector with probability ``cfg_dropout`` (classifier-free guidance). To rank,
+    condition) on a linear beta schedule, the condition replaced by a learned "none" vector with
+    probability ``cfg_dropout`` (classifier-free guidance). ``diffusion_loss`` scores the
+    prediction (:mod:`~recbole_alphafuse.model.diffusion_loss`): ``mse`` (DreamRec's) or
+    ``preference`` (PreferDiff's cosine error and in-batch preference term, with
+    ``preference_gamma`` and ``preference_lambda``), plus ``x0_ce_weight`` times a ranking term
+    on the prediction (cross-entropy over all items). ``train_positions``: ``last`` trains
+    RecBole's rows (the condition at each history's last item); ``all`` trains windows, one
+    diffusion target at every position, the condition being that position's state. To rank,
     DDIM generates an item embedding in ``sampling_steps`` steps with guidance weight
     ``guidance_w``, and every item is scored by its dot product with it. Sampling noise is seeded
     from ``seed`` and the batch, so evaluation is reproducible.
     """
 
     input_type = InputType.POINTWISE
-    # The denoiser is trained on the history's last state only.
-    supported_train_positions = ("last",)
+    supported_train_positions = TRAIN_POSITIONS
 
-    # SASRec-backbone keys with no meaning here: the loss is the denoiser's MSE.
+    # SASRec-backbone keys with no meaning here: the loss is the denoiser's (diffusion_loss).
     inapplicable_keys = ("loss_type", "temperature", "neg_ratio")
 
     def __init__(self, config, dataset):
         ignored = [key for key in self.inapplicable_keys if key in config.external_config_dict]
         if ignored:
             raise AlphaFuseError(
-                f"{self.__class__.__name__} trains its denoiser with MSE: {ignored} do not apply "
-                "to it; leave them out of its settings."
+                f"{self.__class__.__name__} trains its denoiser with diffusion_loss: {ignored} do "
+                "not apply to it; leave them out of its settings."
+            )
+        self.diffusion_loss = config["diffusion_loss"]
+        if self.diffusion_loss not in DIFFUSION_LOSSES:
+            raise AlphaFuseError(
+                f"diffusion_loss must be one of {list(DIFFUSION_LOSSES)}, "
+                f"got '{self.diffusion_loss}'."
+            )
+        self.x0_ce_weight = config["x0_ce_weight"]
+        self.x0_ce_temperature = config["x0_ce_temperature"]
+        self.preference_gamma = config["preference_gamma"]
+        self.preference_lambda = config["preference_lambda"]
+        if not 0.0 <= self.preference_lambda <= 1.0:
+            raise AlphaFuseError(
+                f"preference_lambda must be between 0 and 1, got {self.preference_lambda}."
             )
         super().__init__(config, dataset)
         self.cfg_dropout = config["cfg_dropout"]
@@ -79,21 +106,49 @@ class DreamRecBackbone(SASRecBackbone):
                 module.apply(lambda layer: recbole_init(layer, self.initializer_range))
 
     def build_loss(self, config):
-        return nn.MSELoss()
+        # The denoiser's objective is computed in denoising_loss, not by a next-item loss.
+        return None
 
     def denoise(self, x_t, t, condition):
         step = self.step_mlp(sinusoidal_embedding(t, self.timestep_embedding_size))
         return self.denoiser(torch.cat([x_t, step, condition], dim=-1))
 
+    def denoising_loss(self, x0, condition, pos_items):
+        """The ``diffusion_loss`` of the denoiser's x0 prediction at one random timestep per row,
+        plus ``x0_ce_weight`` times its ranking of ``pos_items`` among all items."""
+        t = torch.randint(0, self.schedule.timesteps, (len(x0),), device=x0.device)
+        predicted = self.denoise(self.schedule.q_sample(x0, t, torch.randn_like(x0)), t, condition)
+        loss = self.reconstruction_loss(predicted, x0, t, condition)
+        if self.x0_ce_weight:
+            ranking = x0_cross_entropy(
+                predicted, self.item_embedding.weight, pos_items, self.x0_ce_temperature
+            )
+            loss = loss + self.x0_ce_weight * ranking
+        return loss
+
+    def reconstruction_loss(self, predicted, x0, t, condition):
+        """DreamRec's MSE, or PreferDiff's cosine error and preference term (its negative
+        denoised at the same timestep ``t`` under the same condition)."""
+        if self.diffusion_loss == "mse":
+            return nn.functional.mse_loss(predicted, x0)
+        positive = cosine_error(predicted, x0)
+        if len(x0) < 2:
+            # No other target in the batch to contrast with.
+            return positive
+        negative_x0 = centroid_negatives(x0)
+        negative_t = self.schedule.q_sample(negative_x0, t, torch.randn_like(x0))
+        negative = cosine_error(self.denoise(negative_t, t, condition), negative_x0)
+        return preference_loss(positive, negative, self.preference_gamma, self.preference_lambda)
+
     def calculate_loss(self, interaction):
-        condition = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        if SCORED_POSITIONS_FIELD in interaction:
+            condition, pos_items = self.scored_states(interaction)
+        else:
+            condition = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+            pos_items = interaction[self.POS_ITEM_ID]
         dropped = torch.rand(len(condition), 1, device=condition.device) < self.cfg_dropout
         condition = torch.where(dropped, self.none_condition.expand_as(condition), condition)
-        pos_items = interaction[self.POS_ITEM_ID]
-        x0 = self.item_embedding(pos_items)
-        t = torch.randint(0, self.schedule.timesteps, (len(x0),), device=x0.device)
-        x_t = self.schedule.q_sample(x0, t, torch.randn_like(x0))
-        loss = self.loss_fct(self.denoise(x_t, t, condition), x0)
+        loss = self.denoising_loss(self.item_embedding(pos_items), condition, pos_items)
         return loss + self.item_embedding.auxiliary_loss(pos_items)
 
     def sampling_plan(self):

@@ -132,6 +132,14 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
             self.semantic[item_ids] * self.semantic_scale, self.id_embedding(item_ids)
         )
 
+    @torch.no_grad()
+    def part_norms(self):
+        """Mean L2 norm over the real items of the frozen semantic part (scaled) and of the
+        trainable ID part: the balance between the two, which a loss may tip."""
+        semantic = (self.semantic[1:] * self.semantic_scale).norm(dim=-1).mean().item()
+        ids = self.id_embedding.weight[1:].norm(dim=-1).mean().item()
+        return {"semantic": semantic, "id": ids}
+
     @property
     def weight(self):
         # Row 0 rebuilt as zeros: reading .weight directly would bypass padding_idx and let
