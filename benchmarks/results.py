@@ -44,6 +44,7 @@ RUN_FIELDS = [
     "best_epoch",
     "seconds_to_best",
     "last_epoch",
+    "test_seconds",
 ]
 
 
@@ -92,6 +93,7 @@ def train_and_test(dataset, model, seed, config_files):
         "best_epoch": result["best_epoch"],
         "seconds_to_best": result["seconds_to_best"],
         "last_epoch": result["last_epoch"],
+        "test_seconds": result["test_seconds"],
         **result["test_result"],
     }
 

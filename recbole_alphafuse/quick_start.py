@@ -95,8 +95,9 @@ def run(
     Returns:
         dict with ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``,
         ``test_result``, ``model_file`` (the saved checkpoint, if ``saved``), ``best_epoch``,
-        ``seconds_to_best`` (training time to the end of that epoch) and ``last_epoch``
-        (the last one evaluated; None without validation); with several
+        ``seconds_to_best`` (training time to the end of that epoch), ``last_epoch``
+        (the last one evaluated; None without validation) and ``test_seconds`` (the test
+        evaluation, the best checkpoint's reload included); with several
         processes, that of rank 0 (None on a machine without rank 0).
     """
     if nproc < 1 or (world_size > 0 and world_size < nproc + group_offset):
@@ -206,9 +207,11 @@ def _run_process(model, dataset, config_file_list, config_dict, saved):
         show_progress=config["show_progress"],
         callback_fn=clock,
     )
+    test_start = time.perf_counter()
     test_result = trainer.evaluate(
         test_data, load_best_model=saved, show_progress=config["show_progress"]
     )
+    test_seconds = round(time.perf_counter() - test_start, 2)
 
     logger.info(
         "The running environment of this training is as follows:\n" + get_environment(config).draw()
@@ -226,6 +229,7 @@ def _run_process(model, dataset, config_file_list, config_dict, saved):
         "best_epoch": clock.best_epoch,
         "seconds_to_best": clock.seconds_to_best,
         "last_epoch": clock.last_epoch,
+        "test_seconds": test_seconds,
     }
 
 

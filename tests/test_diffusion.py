@@ -122,12 +122,14 @@ def test_sampling_steps_beyond_timesteps_are_refused(slice_root):
 
 
 def test_sasrec_loss_keys_are_refused_on_diffusion_models(slice_root):
-    with pytest.raises(AlphaFuseError, match=r"MSE: \['loss_type'\] do not apply"):
+    with pytest.raises(AlphaFuseError, match=r"diffusion_loss: \[.loss_type.\] do not apply"):
         build(slice_root, "IDDreamRec", loss_type="BPR")
 
 
 def test_reference_sampling_plan_is_the_authors_21_calls(slice_root):
-    _, model, _, _ = build(slice_root, "IDDreamRec", sampling_schedule="reference")
+    _, model, _, _ = build(
+        slice_root, "IDDreamRec", sampling_schedule="reference", sampling_steps=20
+    )
     steps, model_steps = model.sampling_plan()
     assert steps == [*range(1999, 0, -100), 0]
     assert model_steps == [*range(2000, 0, -100), 0]
@@ -141,6 +143,7 @@ def test_reference_network_shapes_and_initialisation(slice_root):
         "AlphaFuseDreamRec",
         hidden_size=None,  # the language width (384): enough values to read a std from
         encoder="reference",
+        train_positions="last",
         timestep_embedding_size=256,
         timestep_mlp_factor=1,
         initializer_range=1.0,

@@ -121,7 +121,7 @@ def test_a_run_trains_on_windows_with_every_loss(slice_root, workdir, loss_type)
     ("model", "settings", "message"),
     [
         ("SASRec", {}, "for RecBole's SASRec, use IDSASRec"),
-        ("IDDreamRec", {}, "plugin's SASRec backbone"),
+        ("AlphaFuseGRU4Rec", {}, "SASRec and DreamRec"),
         ("IDSASRec", {"encoder": "reference"}, "needs encoder: recbole"),
         ("IDSASRec", {"train_positions": "every"}, "must be one of"),
     ],
