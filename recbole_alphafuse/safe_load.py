@@ -18,10 +18,14 @@ from recbole_alphafuse import AlphaFuseError
 
 # Each numpy name under both package layouts: numpy 1's ``numpy.core`` and numpy 2's ``numpy._core``.
 _NUMPY = {
-    (f"numpy.{core}.multiarray", name)
+    (f"numpy.{core}.{module}", name)
     for core in ("core", "_core")
-    for name in ("_reconstruct", "scalar")
-} | {("numpy", "ndarray"), ("numpy", "dtype")}
+    for module, name in (
+        ("multiarray", "_reconstruct"),
+        ("multiarray", "scalar"),
+        ("numeric", "_frombuffer"),
+    )
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 _NUMPY_DTYPES = {
     ("numpy.dtypes", f"{kind}DType")
     for kind in ("Float64", "Float32", "Int64", "Int32", "UInt32", "Bool", "Bytes", "Str")
@@ -41,7 +45,7 @@ TENSOR_NAMES = frozenset(
     }
 )
 
-# Plain numpy arrays of numbers.
+# Plain numpy arrays of numbers (pickle protocol 2 writes their bytes through _codecs.encode).
 ARRAY_NAMES = frozenset(_NUMPY | _NUMPY_DTYPES)
 
 

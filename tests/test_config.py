@@ -56,7 +56,14 @@ def test_windows_are_the_default_where_the_encoder_can_train_them():
     assert Config(model="IDSASRec", dataset="ml-100k", config_dict=asked)["train_positions"] == (
         "all"  # refused when the model is built, with a message
     )
-    assert Config(model="AlphaFuseDreamRec", dataset="ml-100k")["train_positions"] == "last"
+    assert Config(model="AlphaFuseDreamRec", dataset="ml-100k")["train_positions"] == "all"
+    diffusion_reference = {"encoder": "reference"}
+    assert (
+        Config(model="AlphaFusePreferDiff", dataset="ml-100k", config_dict=diffusion_reference)[
+            "train_positions"
+        ]
+        == "last"
+    )
     assert Config(model="SASRec", dataset="ml-100k")["train_positions"] is None
 
 

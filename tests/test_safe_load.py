@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from conftest import FAST_CONFIG, SLICE
@@ -13,7 +14,7 @@ from test_end_to_end import fast_config_file, run_script
 
 from recbole_alphafuse.__main__ import main
 from recbole_alphafuse.quick_start import load_data_and_model, run
-from recbole_alphafuse.safe_load import UntrustedFileError, load_checkpoint
+from recbole_alphafuse.safe_load import UntrustedFileError, load_array_pickle, load_checkpoint
 
 
 class CreatesMarker:
@@ -141,3 +142,13 @@ def test_embed_from_file_refuses_a_vector_file_that_would_run_code(tmp_path, suf
 def test_trust_file_without_a_vector_file_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="--trust-file is about --from-file"):
         main(["embed", "--dataset", "tiny", "--data-path", str(tmp_path), "--trust-file"])
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_arrays_and_tensors_pickled_with_any_protocol_load_safely(tmp_path, protocol):
+    value = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": torch.ones(2), "c": 1.5}
+    path = tmp_path / "v.pickle"
+    path.write_bytes(pickle.dumps(value, protocol=protocol))
+    loaded = load_array_pickle(path, "--trust-file")
+    assert np.array_equal(loaded["a"], value["a"]) and loaded["a"].dtype == np.float32
+    assert torch.equal(loaded["b"], value["b"]) and loaded["c"] == 1.5

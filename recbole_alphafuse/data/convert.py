@@ -255,7 +255,8 @@ def convert_alphafuse(input_dir, data_root, dataset_name, embeddings=None):
             f"{input_dir / ALPHAFUSE_STATISTICS}: seq_size={seq_size} and item_num={item_num} "
             "must be positive."
         )
-    vectors = as_matrix(load_vector_file(embeddings), embeddings)
+    # This layout is pickles throughout (read only from trusted sources, see the command's help).
+    vectors = as_matrix(load_vector_file(embeddings, trust=True), embeddings)
     if len(vectors) != item_num:
         raise AlphaFuseError(
             f"{embeddings} has {len(vectors)} rows but data_statis.df says item_num={item_num}; "
