@@ -5,7 +5,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.data.windows import SCORED_POSITIONS_FIELD, TRAIN_POSITIONS
+from recbole_alphafuse.data.windows import TRAIN_POSITIONS
 from recbole_alphafuse.model.diffusion import (
     LinearSchedule,
     guided,
@@ -141,11 +141,7 @@ class DreamRecBackbone(SASRecBackbone):
         return preference_loss(positive, negative, self.preference_gamma, self.preference_lambda)
 
     def calculate_loss(self, interaction):
-        if SCORED_POSITIONS_FIELD in interaction:
-            condition, pos_items = self.scored_states(interaction)
-        else:
-            condition = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-            pos_items = interaction[self.POS_ITEM_ID]
+        condition, pos_items = self.training_states(interaction)
         dropped = torch.rand(len(condition), 1, device=condition.device) < self.cfg_dropout
         condition = torch.where(dropped, self.none_condition.expand_as(condition), condition)
         loss = self.denoising_loss(self.item_embedding(pos_items), condition, pos_items)

@@ -78,18 +78,24 @@ class SASRecBackbone(SequentialRecommender):
         scored = (positions < lengths[:, None]) & (positions >= first_scored[:, None])
         return self.states(item_seq)[scored], next_items[scored]
 
-    def calculate_loss(self, interaction):
-        # Windows (train_positions: all) carry their scored-position counts; RecBole's rows do not.
+    def training_states(self, interaction):
+        """The states a batch trains and their next items: every scored position of windows
+        (``train_positions: all``, which carry their scored-position counts), or the last
+        position of RecBole's rows."""
         if SCORED_POSITIONS_FIELD in interaction:
-            seq_output, pos_items = self.scored_states(interaction)
-            neg_items = None
+            return self.scored_states(interaction)
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return seq_output, interaction[self.POS_ITEM_ID]
+
+    def calculate_loss(self, interaction):
+        seq_output, pos_items = self.training_states(interaction)
+        neg_items = None
+        if SCORED_POSITIONS_FIELD in interaction:
             if self.loss_fct.loss_type == "BPR":
                 # One sampled negative per row cannot serve every position: uniform ones.
                 neg_items = uniform_negatives(pos_items, self.n_items, 1).squeeze(1)
-        else:
-            seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-            pos_items = interaction[self.POS_ITEM_ID]
-            neg_items = interaction[self.NEG_ITEM_ID] if self.NEG_ITEM_ID in interaction else None
+        elif self.NEG_ITEM_ID in interaction:
+            neg_items = interaction[self.NEG_ITEM_ID]
         loss = self.loss_fct(seq_output, pos_items, self.item_embedding, neg_items)
         return loss + self.item_embedding.auxiliary_loss(pos_items)
 
