@@ -4,19 +4,20 @@
 
 On a machine with a CUDA GPU it
 
-1. trains every registered model for one epoch on ml-100k (histories of 10, small widths) on
-   the GPU, then tests it;
+1. trains every registered model for one epoch on a slice of ml-100k (its first ``--users``
+   users, histories of 10, small widths) on the GPU, then tests it;
 2. trains AlphaFuseSASRec in a one-process NCCL group (``nproc=1, world_size=1``);
 3. reloads one checkpoint on the GPU with ``load_data_and_model`` and checks that it gives the
    test metrics of the run that saved it;
-4. times AlphaFuseSASRec against RecBole's SASRec on the whole of ml-100k (3 epochs each, the
-   plugin's defaults, seconds per training epoch).
+4. times a training epoch and a full-sort evaluation of AlphaFuseSASRec against RecBole's SASRec
+   on the whole of ml-100k with ``benchmarks/efficiency.py`` (its report beside this one).
 
 and writes one markdown report (a line per check, ok or the error). Nothing else in the project
 needs a GPU; this script refuses to start without one.
 """
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +43,26 @@ SLICE_CONFIG = {
     "eval_batch_size": 1024,
     "show_progress": False,
     "use_gpu": True,
+    "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
 }
+
+
+def write_slice(data_path, users):
+    """``data_path/ml-slice``: the interactions of ml-100k's first ``users`` users (as listed)
+    and the text of their items, from the copy inside the recbole wheel."""
+    from recbole_alphafuse.data.prepare import bundled_dataset_dir
+
+    source = bundled_dataset_dir("ml-100k")
+    folder = Path(data_path) / "ml-slice"
+    folder.mkdir(parents=True)
+    header, *rows = (source / "ml-100k.inter").read_text().splitlines()
+    kept_users = list(dict.fromkeys(row.split("\t")[0] for row in rows))[:users]
+    rows = [row for row in rows if row.split("\t")[0] in set(kept_users)]
+    (folder / "ml-slice.inter").write_text("\n".join([header, *rows]) + "\n")
+    items = {row.split("\t")[1] for row in rows}
+    header, *item_rows = (source / "ml-100k.item").read_text(encoding="utf-8").splitlines()
+    item_rows = [row for row in item_rows if row.split("\t")[0] in items]
+    (folder / "ml-slice.item").write_text("\n".join([header, *item_rows]) + "\n", encoding="utf-8")
 
 
 def check(name, lines, work):
@@ -60,7 +80,8 @@ def check(name, lines, work):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/gpu-check.md")
-    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--dataset", default="ml-100k", help="for the epoch-time comparison")
+    parser.add_argument("--users", type=int, default=200, help="users of the one-epoch slice")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("error: no CUDA device here; the GPU check runs on a machine with a GPU.")
@@ -70,14 +91,15 @@ def main():
 
     lines = ["| check | result | detail | seconds |", "|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as saved:
-        base = {**SLICE_CONFIG, "checkpoint_dir": saved}
+        write_slice(Path(saved) / "data", args.users)
+        base = {**SLICE_CONFIG, "checkpoint_dir": saved, "data_path": str(Path(saved) / "data")}
         for model in sorted(plugin_models()):
             check(
                 f"{model}, one epoch",
                 lines,
                 lambda m=model: (
                     "test ndcg@10 "
-                    f"{run(model=m, dataset=args.dataset, config_dict=base)['test_result']['ndcg@10']}"
+                    f"{run(model=m, dataset='ml-slice', config_dict=base)['test_result']['ndcg@10']}"
                 ),
             )
 
@@ -89,7 +111,7 @@ def main():
                 + str(
                     run(
                         model="AlphaFuseSASRec",
-                        dataset=args.dataset,
+                        dataset="ml-slice",
                         config_dict=base,
                         nproc=1,
                         world_size=1,
@@ -100,7 +122,7 @@ def main():
         )
 
         def reload_on_gpu():
-            result = run(model="AlphaFusePreferDiff", dataset=args.dataset, config_dict=base)
+            result = run(model="AlphaFusePreferDiff", dataset="ml-slice", config_dict=base)
             config, model, _, _, _, test_data = load_data_and_model(result["model_file"])
             trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
             reloaded = dict(trainer.evaluate(test_data, load_best_model=False))
@@ -111,24 +133,18 @@ def main():
         check("checkpoint reloaded on the GPU", lines, reload_on_gpu)
 
         def epoch_times():
-            seconds = {}
-            for model in ("SASRec", "AlphaFuseSASRec"):
-                config = {
-                    "epochs": 3,
-                    "checkpoint_dir": saved,
-                    "show_progress": False,
-                    "use_gpu": True,
-                    "train_positions": "last",
-                }
-                start = time.perf_counter()
-                run(model=model, dataset=args.dataset, config_dict=config)
-                seconds[model] = (time.perf_counter() - start) / 3
-            ratio = seconds["AlphaFuseSASRec"] / seconds["SASRec"]
-            return (
-                f"seconds per epoch (training and validation, RecBole's rows): SASRec "
-                f"{seconds['SASRec']:.2f}, AlphaFuseSASRec {seconds['AlphaFuseSASRec']:.2f} "
-                f"(ratio {ratio:.2f})"
+            # benchmarks/efficiency.py times both models under the same load, on the GPU here.
+            out = Path(args.out).with_name(f"efficiency-{args.dataset}-gpu.md")
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(Path(__file__).with_name("efficiency.py")),
+                    f"--dataset={args.dataset}",
+                    f"--out={out}",
+                ],
+                check=True,
             )
+            return f"AlphaFuseSASRec against SASRec: see {out.name}"
 
         check(f"epoch time on {args.dataset}", lines, epoch_times)
 
