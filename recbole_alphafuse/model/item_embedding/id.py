@@ -7,8 +7,7 @@ from recbole_alphafuse.model.item_embedding.base import ItemEmbedding
 
 
 class IDItemEmbedding(ItemEmbedding):
-    """A trainable ``[n_items, hidden_size]`` table, normal(0, ``id_init_std``); where that key is
-    unset, normal(0, ``initializer_range``) as in RecBole."""
+    """A trainable ``[n_items, hidden_size]`` table, normal(0, ``initializer_range``) as in RecBole."""
 
     def __init__(self, n_items, hidden_size, *, initializer_range):
         super().__init__()
@@ -21,7 +20,7 @@ class IDItemEmbedding(ItemEmbedding):
         return cls(
             dataset.item_num,
             width or config["hidden_size"],
-            initializer_range=config["id_init_std"] or config["initializer_range"],
+            initializer_range=config["initializer_range"],
         )
 
     @property
