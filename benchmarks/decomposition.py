@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import torch
 
-from benchmarks.report import machine, run_worker, write_report
+from benchmarks.report import run_worker, write_report
+from recbole_alphafuse.benchmark import machine
 from recbole_alphafuse.model.decomposition import DEFAULT_CHUNK_SIZE, decompose_language_space
 
 METHODS = ("streaming", "numpy")

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from benchmarks.report import machine, write_report
+from benchmarks.report import write_report
+from recbole_alphafuse.benchmark import machine
 
 SLICE_CONFIG = {
     "epochs": 1,

@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.report import machine, run_worker, write_report
+from benchmarks.report import run_worker, write_report
+from recbole_alphafuse.benchmark import machine
 
 DATASET = "itememb-bench"
 USERS = 20_000

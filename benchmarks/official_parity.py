@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.report import machine, write_report
-from benchmarks.results import append_run, read_runs
+from benchmarks.report import write_report
+from recbole_alphafuse.benchmark import append_run, machine, read_runs
 
 README_FLAGS = [
     "--hidden_dim", "128", "--null_dim", "64", "--lr", "0.001", "--loss_type", "infoNCE",

@@ -2,20 +2,12 @@
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
 import yaml
-
-
-def machine():
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
-    cpu = platform.processor() or platform.machine()
-    return f"CPU {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def write_report(path, lines):

@@ -13,121 +13,32 @@ the best epoch (with ``group_metrics: True`` in the config, the tail/head groups
 
 Writes ``OUT.csv`` (one row per run, appended as runs finish: an interrupted table resumes where
 it stopped), ``OUT.md`` (mean and standard deviation over seeds) and ``OUT.png`` (the first
-metric, mean and standard deviation). ``--jobs N`` runs N trainings at once, each on
+metric, mean and standard deviation). ``python -m recbole_alphafuse benchmark`` tunes the models
+on validation first; this table takes them at their defaults. ``--jobs N`` runs N trainings at once, each on
 cores / N threads.
 """
 
 import argparse
-import csv
 import multiprocessing
 import os
-import statistics
 import sys
-import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.report import machine, write_report
-from recbole_alphafuse.files import written_atomically
-
-RUN_FIELDS = [
-    "dataset",
-    "model",
-    "seed",
-    "seconds",
-    "best_valid_score",
-    "best_epoch",
-    "seconds_to_best",
-    "last_epoch",
-    "test_seconds",
-]
-
-
-def parse_model(text):
-    """``Name:key=value,...`` -> (Name, {key: value})."""
-    name, _, settings = text.partition(":")
-    overrides = {}
-    for item in filter(None, settings.split(",")):
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
-    return name, overrides
-
-
-def protocol(dataset, config_files):
-    from recbole_alphafuse.config import Config
-
-    config = Config(model="SASRec", dataset=dataset, config_file_list=config_files)
-    return "cold-start users" if config["benchmark_filename"] else "warm, leave-one-out"
-
-
-def _limit_threads(threads):
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def train_and_test(dataset, model, seed, config_files):
-    """One run in a worker process: a row of the CSV."""
-    from recbole_alphafuse.quick_start import run
-
-    name, overrides = parse_model(model)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as checkpoints:
-        result = run(
-            model=name,
-            dataset=dataset,
-            config_file_list=config_files,
-            config_dict={**overrides, "seed": seed, "checkpoint_dir": checkpoints},
-        )
-    return {
-        "dataset": dataset,
-        "model": model,
-        "seed": seed,
-        "seconds": round(time.perf_counter() - start, 1),
-        "best_valid_score": result["best_valid_score"],
-        "best_epoch": result["best_epoch"],
-        "seconds_to_best": result["seconds_to_best"],
-        "last_epoch": result["last_epoch"],
-        "test_seconds": result["test_seconds"],
-        **result["test_result"],
-    }
-
-
-def read_runs(path):
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def read_header(path):
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return next(csv.reader(f), [])
-
-
-def append_run(path, row, fields):
-    """Append ``row``. A file from an older version of the script keeps its columns; the
-    ``fields`` it lacks are added to its header (rewritten once), its rows' new cells left empty."""
-    header = read_header(path)
-    missing = [field for field in fields if field not in header]
-    if header and missing:
-        runs = read_runs(path)
-        with written_atomically(path, "w") as f:
-            writer = csv.DictWriter(f, fieldnames=header + missing)
-            writer.writeheader()
-            writer.writerows(runs)
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header + missing, extrasaction="ignore")
-        if not header:
-            writer.writeheader()
-        writer.writerow(row)
+from benchmarks.report import write_report
+from recbole_alphafuse.benchmark import (
+    RUN_FIELDS,
+    append_run,
+    limit_threads,
+    machine,
+    mean_and_spread,
+    plot_bars,
+    protocol,
+    read_runs,
+    train_and_test,
+)
 
 
 def summarize(runs, datasets, models, metrics):
@@ -136,14 +47,9 @@ def summarize(runs, datasets, models, metrics):
     for dataset in datasets:
         for model in models:
             chosen = [r for r in runs if r["dataset"] == dataset and r["model"] == model]
-            if not chosen:
-                continue
-            summary[dataset, model] = {}
-            for metric in metrics:
-                values = [float(r[metric]) for r in chosen if r.get(metric) not in (None, "")]
-                if values:
-                    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-                    summary[dataset, model][metric] = (statistics.mean(values), spread, len(values))
+            values = {metric: mean_and_spread(chosen, metric) for metric in metrics}
+            if chosen:
+                summary[dataset, model] = {m: v for m, v in values.items() if v is not None}
     return summary
 
 
@@ -177,34 +83,6 @@ def markdown(summary, datasets, models, metrics, protocols, command):
                 ratio = f"{row[metrics[0]][0] / reference[0] - 1:+.1%}"
             lines.append(f"| {model} | {n} | " + " | ".join(cells) + f" | {ratio} |")
     return lines
-
-
-def plot(summary, datasets, models, metric, path):
-    """One panel per dataset: a horizontal bar per model, mean with the spread over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, panels = plt.subplots(
-        1,
-        len(datasets),
-        figsize=(4.5 * len(datasets) + 3, 0.35 * len(models) + 1.2),
-        sharey=True,
-        squeeze=False,
-    )
-    for panel, dataset in zip(panels[0], datasets):
-        values = [summary.get((dataset, model), {}).get(metric, (0, 0, 0)) for model in models]
-        panel.barh(
-            range(len(models)), [v[0] for v in values], xerr=[v[1] for v in values], capsize=2
-        )
-        panel.set_title(dataset)
-        panel.set_xlabel(metric)
-    panels[0][0].set_yticks(range(len(models)), models, fontsize="small")
-    panels[0][0].invert_yaxis()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
 
 
 def main():
@@ -245,7 +123,7 @@ def main():
     with ProcessPoolExecutor(
         args.jobs,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_limit_threads,
+        initializer=limit_threads,
         initargs=(threads,),
     ) as pool:
         futures = {pool.submit(train_and_test, *task, config_files): task for task in todo}
@@ -265,7 +143,9 @@ def main():
         out.with_suffix(".md"),
         markdown(summary, args.datasets, args.models, args.metrics, protocols, command),
     )
-    plot(summary, args.datasets, args.models, args.metrics[0], out.with_suffix(".png"))
+    first = args.metrics[0]
+    values = {key: row[first] for key, row in summary.items() if first in row}
+    plot_bars(args.datasets, args.models, {first: values}, first, out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

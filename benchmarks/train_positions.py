@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.efficiency import build
-from benchmarks.report import machine, timing_arguments, write_report
+from benchmarks.report import timing_arguments, write_report
+from recbole_alphafuse.benchmark import machine
 from recbole_alphafuse.data.windows import windowed_train_data
 
 

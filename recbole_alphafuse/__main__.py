@@ -3,6 +3,7 @@
 python -m recbole_alphafuse run --model=M --dataset=D [--key=value ...]   (as run_recbole.py)
 python -m recbole_alphafuse tune --model=M --dataset=D --params_file=F ... (as run_hyper.py)
 python -m recbole_alphafuse config --model=M --dataset=D [--key=value ...]  (every setting, its source)
+python -m recbole_alphafuse benchmark --datasets D.. --models M.. --trials N --seeds S.. --out P
 python -m recbole_alphafuse embed --dataset NAME [--fields f1,f2] [--lm PATH] [--chunk-size N] ...
 python -m recbole_alphafuse embed --dataset NAME --from-file F.npy|.pt|.pickle [--ids IDS]
 python -m recbole_alphafuse convert lcrec --input DIR --dataset NAME
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.benchmark import benchmark_command
 from recbole_alphafuse.commands import config_command, run_command, tune_command
 from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, convert_lcrec
 from recbole_alphafuse.data.embed import DEFAULT_CHUNK_SIZE, DEFAULT_ITEM_FIELD, embed_dataset
@@ -36,6 +38,11 @@ def build_parser():
     )
     commands.add_parser(
         "tune", add_help=False, help="hyperparameter search, as run_hyper.py (see tune --help)"
+    )
+    commands.add_parser(
+        "benchmark",
+        add_help=False,
+        help="tune models on validation with the same budget, test over seeds (see benchmark --help)",
     )
     commands.add_parser(
         "config",
@@ -189,7 +196,12 @@ def _check_from_file_options(args):
         )
 
 
-TRAINING_COMMANDS = {"run": run_command, "tune": tune_command, "config": config_command}
+TRAINING_COMMANDS = {
+    "run": run_command,
+    "tune": tune_command,
+    "config": config_command,
+    "benchmark": benchmark_command,
+}
 
 
 def main(argv=None):

@@ -77,8 +77,12 @@ def run(
     ip="localhost",
     port="5678",
     group_offset=0,
+    test=True,
 ):
     """Train and test one model on one dataset, logging as RecBole's ``run_recbole`` does.
+
+    With ``test=False`` the test split is never evaluated (a search trial): ``test_result`` and
+    ``test_seconds`` are None.
 
     With ``resume_from: <checkpoint>`` in the config, training continues from that checkpoint
     (a ``-last.pth`` file written with ``save_last_checkpoint: True`` resumes exactly). It is
@@ -106,7 +110,7 @@ def run(
             "nproc >= 1 processes here and world_size >= group_offset + nproc in all."
         )
     if nproc == 1 and world_size <= 0:
-        return _run_process(model, dataset, config_file_list, config_dict, saved)
+        return _run_process(model, dataset, config_file_list, config_dict, saved, test)
     config_dict = dict(config_dict or {})
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
@@ -125,7 +129,7 @@ def run(
     queue = torch.multiprocessing.get_context("spawn").SimpleQueue()
     torch.multiprocessing.spawn(
         _run_rank,
-        args=(model, dataset, config_file_list, config_dict, saved, queue),
+        args=(model, dataset, config_file_list, config_dict, saved, test, queue),
         nprocs=nproc,
         join=True,
     )
@@ -135,12 +139,12 @@ def run(
     return result
 
 
-def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, queue):
+def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, test, queue):
     """One process of a distributed :func:`run`; rank 0 sends the result (or the input error,
     which every rank meets alike) back."""
     try:
         result = _run_process(
-            model, dataset, config_file_list, {**config_dict, "local_rank": rank}, saved
+            model, dataset, config_file_list, {**config_dict, "local_rank": rank}, saved, test
         )
     except AlphaFuseError as error:
         result = error
@@ -179,7 +183,7 @@ def check_resume_file(path, trust):
     load_checkpoint(path, trust=trust)
 
 
-def _run_process(model, dataset, config_file_list, config_dict, saved):
+def _run_process(model, dataset, config_file_list, config_dict, saved, test=True):
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
     )
@@ -207,17 +211,20 @@ def _run_process(model, dataset, config_file_list, config_dict, saved):
         show_progress=config["show_progress"],
         callback_fn=clock,
     )
-    test_start = time.perf_counter()
-    test_result = trainer.evaluate(
-        test_data, load_best_model=saved, show_progress=config["show_progress"]
-    )
-    test_seconds = round(time.perf_counter() - test_start, 2)
+    test_result = test_seconds = None
+    if test:
+        test_start = time.perf_counter()
+        test_result = trainer.evaluate(
+            test_data, load_best_model=saved, show_progress=config["show_progress"]
+        )
+        test_seconds = round(time.perf_counter() - test_start, 2)
 
     logger.info(
         "The running environment of this training is as follows:\n" + get_environment(config).draw()
     )
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
-    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    if test:
+        logger.info(set_color("test result", "yellow") + f": {test_result}")
     if not config["single_spec"]:
         torch.distributed.destroy_process_group()
     return {

@@ -8,7 +8,6 @@ in a Ray worker; the best trial is the one with the best validation score (``val
 never the test score. Ray is an optional extra: ``pip install -e ".[ray]"``.
 """
 
-import ast
 import csv
 import math
 import os
@@ -21,51 +20,10 @@ from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.prepare import prepare_dataset
 from recbole_alphafuse.quick_start import objective_function
+from recbole_alphafuse.search_space import read_search_space
 
 ALGORITHMS = ("exhaustive", "random", "bayes")
 VALID_SCORE = "valid_score"
-
-
-def read_search_space(params_file):
-    """``{name: (kind, arguments)}`` from a RecBole search-space file, checked line by line."""
-    space = {}
-    with open(params_file, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 3:
-                raise _space_error(params_file, number, "needs: name kind values")
-            name, kind, text = parts[0], parts[1], "".join(parts[2:])
-            if kind not in ("choice", "uniform", "quniform", "loguniform"):
-                raise _space_error(
-                    params_file,
-                    number,
-                    f"has the unknown kind '{kind}' (choice, uniform, quniform or loguniform)",
-                )
-            try:
-                if kind == "choice":
-                    values = ast.literal_eval(text)
-                    if not isinstance(values, list) or not values:
-                        raise ValueError
-                else:
-                    values = [float(v) for v in text.split(",")]
-                    if len(values) != (3 if kind == "quniform" else 2):
-                        raise ValueError
-            except (ValueError, SyntaxError):
-                raise _space_error(
-                    params_file, number, f"has values '{text}' that do not fit kind '{kind}'"
-                ) from None
-            space[name] = (kind, values)
-    if not space:
-        raise AlphaFuseError(f"{params_file} defines no parameter to search.")
-    return space
-
-
-def _space_error(params_file, number, problem):
-    return AlphaFuseError(
-        f"{params_file}, line {number} {problem}; e.g. `learning_rate choice [0.001,0.003]`."
-    )
 
 
 def ray_search_space(space, algo):

@@ -1,6 +1,6 @@
 """The results table's CSV: runs are appended as they finish and an older file keeps its rows."""
 
-from benchmarks.results import append_run, read_runs
+from recbole_alphafuse.benchmark import append_run, read_runs
 
 
 def test_append_run_writes_a_header_once(tmp_path):

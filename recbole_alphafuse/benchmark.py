@@ -1,0 +1,568 @@
+"""A fair benchmark in one command: every model tuned on validation with the same budget, then
+tested over seeds.
+
+    python -m recbole_alphafuse benchmark --datasets Office-cold ml-100k-cold \\
+        --models IDSASRec AlphaFuseSASRec LLMInitSASRec --trials 12 --seeds 2020 2021 2022 \\
+        --defaults --jobs 2 --out benchmarks/results/tuned
+
+For each dataset and model:
+
+1. **Search.** ``--trials`` trainings at the first seed, each with a setting of the model's
+   search space (``properties/hyper/<Model>.hyper``, or ``<Model>.hyper`` in ``--spaces``):
+   every combination when the grid of ``choice`` values has no more than ``--trials`` of them,
+   hyperopt's TPE otherwise (random draws for the first third). A trial trains with early
+   stopping on ``valid_metric`` and is never tested.
+2. **Selection** by the best validation score of the search alone (the first trial wins a tie).
+3. **Test.** The chosen setting is trained at every seed and tested at its best validation
+   epoch; with ``--defaults`` the model's defaults are too, which gives the gain from tuning.
+
+Writes ``OUT.csv`` (every trial and every run, appended as they finish: an interrupted benchmark
+resumes where it stopped), ``OUT.md`` (the table) and, where matplotlib is installed, ``OUT.png``.
+``--jobs J`` runs J trainings at once, each on cores / J threads. ``benchmarks/results.py``
+(models at their defaults, no search) shares the runs, the CSV and the plot with it.
+"""
+
+import argparse
+import csv
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import torch
+import yaml
+
+from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
+from recbole_alphafuse.config import Config
+from recbole_alphafuse.data.prepare import prepare_dataset
+from recbole_alphafuse.files import written_atomically
+from recbole_alphafuse.search_space import grid, read_search_space, setting_text, suggest_tpe
+
+RUN_FIELDS = [
+    "dataset",
+    "model",
+    "seed",
+    "seconds",
+    "best_valid_score",
+    "best_epoch",
+    "seconds_to_best",
+    "last_epoch",
+    "test_seconds",
+]
+BENCHMARK_FIELDS = ["stage", "trial", "setting", *RUN_FIELDS, "error"]
+STAGES = ("trial", "tuned", "default")
+
+
+def machine():
+    """The hardware a table was measured on, for its header."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    return f"CPU {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def parse_model(text):
+    """``Name:key=value,...`` -> (Name, {key: value}), values read as YAML."""
+    name, _, settings = text.partition(":")
+    overrides = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    return name, overrides
+
+
+def protocol(dataset, config_files):
+    config = Config(model="SASRec", dataset=dataset, config_file_list=config_files)
+    return "cold-start users" if config["benchmark_filename"] else "warm, leave-one-out"
+
+
+def limit_threads(threads):
+    torch.set_num_threads(threads)
+
+
+def train_and_test(dataset, model, seed, config_files, setting=None, test=True):
+    """One training in a worker process, as a CSV row: ``model`` (``Name:key=value,...``) with
+    ``setting`` over it, early stopping on validation, then (if ``test``) the test metrics of
+    the best epoch."""
+    from recbole_alphafuse.quick_start import run
+
+    name, overrides = parse_model(model)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as checkpoints:
+        result = run(
+            model=name,
+            dataset=dataset,
+            config_file_list=config_files,
+            config_dict={
+                **overrides,
+                **(setting or {}),
+                "seed": seed,
+                "checkpoint_dir": checkpoints,
+            },
+            saved=test,
+            test=test,
+        )
+    return {
+        "dataset": dataset,
+        "model": model,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - start, 1),
+        "best_valid_score": result["best_valid_score"],
+        "best_epoch": result["best_epoch"],
+        "seconds_to_best": result["seconds_to_best"],
+        "last_epoch": result["last_epoch"],
+        "test_seconds": result["test_seconds"],
+        **(result["test_result"] or {}),
+    }
+
+
+def read_runs(path):
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_header(path):
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])
+
+
+def append_run(path, row, fields):
+    """Append ``row``. A file from an older version keeps its columns; the ``fields`` it lacks
+    are added to its header (rewritten once), its rows' new cells left empty."""
+    header = read_header(path)
+    missing = [field for field in fields if field not in header]
+    if header and missing:
+        runs = read_runs(path)
+        with written_atomically(path, "w") as f:
+            writer = csv.DictWriter(f, fieldnames=header + missing)
+            writer.writeheader()
+            writer.writerows(runs)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header + missing, extrasaction="ignore")
+        if not header:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def mean_and_spread(runs, metric):
+    """(mean, standard deviation, n) of ``metric`` over ``runs``; None without a value."""
+    values = [float(r[metric]) for r in runs if r.get(metric) not in (None, "")]
+    if not values:
+        return None
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return statistics.mean(values), spread, len(values)
+
+
+def plot_bars(datasets, labels, series, metric, path):
+    """One panel per dataset, a horizontal bar per label and series: ``series`` maps a series
+    name to {(dataset, label): (mean, spread, n)}. Skipped, with a note, without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"{path} not drawn: `pip install matplotlib` for the plot.")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, panels = plt.subplots(
+        1,
+        len(datasets),
+        figsize=(4.5 * len(datasets) + 3, 0.35 * len(labels) * len(series) + 1.2),
+        sharey=True,
+        squeeze=False,
+    )
+    height = 0.8 / len(series)
+    for panel, dataset in zip(panels[0], datasets):
+        for offset, (name, values) in enumerate(series.items()):
+            bars = [values.get((dataset, label)) or (0, 0, 0) for label in labels]
+            panel.barh(
+                [i + offset * height for i in range(len(labels))],
+                [b[0] for b in bars],
+                height=height,
+                xerr=[b[1] for b in bars],
+                capsize=2,
+                label=name if len(series) > 1 else None,
+            )
+        panel.set_title(dataset)
+        panel.set_xlabel(metric)
+    panels[0][0].set_yticks(
+        [i + (len(series) - 1) * height / 2 for i in range(len(labels))], labels, fontsize="small"
+    )
+    panels[0][0].invert_yaxis()
+    if len(series) > 1:
+        panels[0][-1].legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+class Study:
+    """The search and the seed runs of one model on one dataset."""
+
+    def __init__(self, dataset, model, space_file, trials, seeds, defaults, bigger):
+        self.dataset, self.model, self.space_file = dataset, model, space_file
+        self.space = read_search_space(space_file)
+        self.seeds, self.defaults, self.bigger = seeds, defaults, bigger
+        combinations = grid(self.space)
+        self.grid = combinations if combinations and len(combinations) <= trials else None
+        self.trials = len(self.grid) if self.grid else trials
+        self.n_startup = max(1, trials // 3)
+        self.finished = {}  # trial number -> its CSV row
+        self.tested = []  # CSV rows of the tuned and default runs
+        self.started = set()  # trial numbers and (stage, seed) handed out, not yet finished
+
+    @property
+    def search(self):
+        return "grid" if self.grid else "TPE"
+
+    def add(self, row):
+        """Take a finished row (from the CSV or a worker)."""
+        if row["stage"] == "trial":
+            number = int(row["trial"])
+            self.started.discard(number)
+            if number < self.trials:
+                self.finished[number] = row
+        else:
+            self.started.discard((row["stage"], int(row["seed"])))
+            self.tested.append(row)
+
+    def runs(self, stage):
+        """{seed: row} of the tested runs of ``stage``: the chosen setting's for 'tuned'."""
+        wanted = None
+        if stage == "tuned":
+            setting = self.chosen()[1]
+            if setting is None:
+                return {}
+            wanted = setting_text(setting)
+        rows = {}
+        for row in self.tested:
+            seed = int(row["seed"])
+            if row["stage"] == stage and seed in self.seeds and not row.get("error"):
+                if stage == "default" or row["setting"] == wanted:
+                    rows[seed] = row
+        return rows
+
+    def _loss(self, row):
+        if row.get("error") or row["best_valid_score"] in (None, ""):
+            return None
+        score = float(row["best_valid_score"])
+        return -score if self.bigger else score
+
+    def chosen(self):
+        """(trial number, setting) of the best validation score, once the search is over."""
+        scored = [(self._loss(row), n) for n, row in self.finished.items()]
+        scored = [(loss, n) for loss, n in scored if loss is not None]
+        if len(self.finished) < self.trials or not scored:
+            return None, None
+        number = min(scored)[1]
+        return number, yaml.safe_load(self.finished[number]["setting"])
+
+    def next_task(self):
+        """(stage, trial number, seed, setting) of the next training to start, or None while
+        nothing can start before a running one finishes."""
+        free = [n for n in range(self.trials) if n not in self.finished and n not in self.started]
+        if free:
+            number = free[0]
+            if self.grid:
+                setting = self.grid[number]
+            else:
+                history = [
+                    (yaml.safe_load(self.finished[n]["setting"]), self._loss(self.finished[n]))
+                    for n in sorted(self.finished)
+                ]
+                setting = suggest_tpe(self.space, history, number, self.n_startup)
+            self.started.add(number)
+            return "trial", number, self.seeds[0], setting
+        setting = self.chosen()[1]
+        stages = (["tuned"] if setting is not None else []) + (["default"] if self.defaults else [])
+        for stage in stages:
+            done = self.runs(stage)
+            for seed in self.seeds:
+                if seed not in done and (stage, seed) not in self.started:
+                    self.started.add((stage, seed))
+                    return stage, None, seed, setting if stage == "tuned" else {}
+        return None
+
+    def remaining(self):
+        """Trainings left to run (the tuned ones counted until a failed search rules them out)."""
+        searching = len(self.finished) < self.trials
+        tuned = len(self.seeds) if searching or self.chosen()[1] is not None else 0
+        tested = tuned + (len(self.seeds) if self.defaults else 0)
+        done = len(self.runs("tuned")) + len(self.runs("default"))
+        return self.trials - len(self.finished) + tested - done
+
+
+def _run_task(dataset, model, stage, seed, setting, config_files):
+    """A worker's training; a failed trial (diverged, a setting the model refuses) is a row
+    with its error, so the search goes on."""
+    row = {"stage": stage, "setting": setting_text(setting)}
+    try:
+        return {
+            **row,
+            **train_and_test(dataset, model, seed, config_files, setting, stage != "trial"),
+        }
+    except Exception as error:  # any failure of one training is recorded, not fatal
+        message = str(error).strip().splitlines()
+        return {
+            **row,
+            "dataset": dataset,
+            "model": model,
+            "seed": seed,
+            "error": f"{type(error).__name__}: {message[0] if message else ''}",
+        }
+
+
+def space_file(model, spaces_dir):
+    """The search-space file of ``model`` (``Name`` or ``Name:key=value,...``)."""
+    name = parse_model(model)[0]
+    folders = ([Path(spaces_dir)] if spaces_dir else []) + [PROPERTIES_DIR / "hyper"]
+    for folder in folders:
+        path = folder / f"{name}.hyper"
+        if path.is_file():
+            return path
+    raise AlphaFuseError(
+        f"no search space for {name}: write {name}.hyper (one line a parameter, e.g. "
+        f"`learning_rate choice [0.0003,0.001,0.003]`) in --spaces DIR, or leave {name} out."
+    )
+
+
+def check_study(dataset, model, path, config_files):
+    """Refuse, before any training, a model or dataset that cannot run, or a search key the
+    model does not read; prepare the dataset's files once. Returns valid_metric_bigger."""
+    name, overrides = parse_model(model)
+    config = Config(
+        model=name, dataset=dataset, config_file_list=config_files, config_dict=overrides
+    )
+    unknown = [key for key in read_search_space(path) if key not in config]
+    if unknown:
+        raise AlphaFuseError(
+            f"{path} searches {', '.join(unknown)}, which {name} does not read: fix the name "
+            f"or remove the line (`python -m recbole_alphafuse config --model={name}` lists "
+            "its settings)."
+        )
+    prepare_dataset(config)
+    return config["valid_metric_bigger"]
+
+
+def benchmark(
+    datasets,
+    models,
+    trials,
+    seeds,
+    config_files=None,
+    jobs=1,
+    threads=None,
+    out="benchmark",
+    spaces_dir=None,
+    defaults=False,
+    metrics=None,
+    reference=None,
+    command=None,
+):
+    """Tune, select on validation, test over seeds; write OUT.csv, OUT.md and OUT.png.
+
+    Returns ``{(dataset, model): Study}``.
+    """
+    if trials < 1 or jobs < 1 or not seeds:
+        raise AlphaFuseError("--trials and --jobs must be at least 1, and --seeds name one seed.")
+    if len(set(models)) != len(models) or len(set(datasets)) != len(datasets):
+        raise AlphaFuseError("--models and --datasets must not repeat a name.")
+    metrics = metrics or ["ndcg@10", "hit@10", "mrr@10"]
+    reference = reference or models[0]
+    if reference not in models:
+        raise AlphaFuseError(f"--reference {reference} is not one of --models.")
+    spaces = {model: space_file(model, spaces_dir) for model in models}
+    studies = {}
+    for dataset in datasets:
+        for model in models:
+            bigger = check_study(dataset, model, spaces[model], config_files)
+            studies[dataset, model] = Study(
+                dataset, model, spaces[model], trials, seeds, defaults, bigger
+            )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    csv_path = out.with_suffix(".csv")
+    for row in read_runs(csv_path):
+        study = studies.get((row["dataset"], row["model"]))
+        if study and (row["stage"] == "trial" or int(row["seed"]) in seeds):
+            study.add(row)
+    _print_plan(studies, seeds, defaults, jobs, csv_path)
+
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    started_at, finished_here = time.perf_counter(), 0
+    with ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=limit_threads,
+        initargs=(threads,),
+    ) as pool:
+        running = {}
+        while True:
+            for study in studies.values():
+                while len(running) < jobs and (task := study.next_task()):
+                    stage, number, seed, setting = task
+                    future = pool.submit(
+                        _run_task, study.dataset, study.model, stage, seed, setting, config_files
+                    )
+                    running[future] = (study, number)
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                study, number = running.pop(future)
+                row = {**future.result(), "trial": "" if number is None else number}
+                append_run(
+                    csv_path, row, BENCHMARK_FIELDS + sorted(set(row) - set(BENCHMARK_FIELDS))
+                )
+                study.add({key: "" if value is None else str(value) for key, value in row.items()})
+                finished_here += 1
+                left = sum(s.remaining() for s in studies.values())
+                pace = (time.perf_counter() - started_at) / finished_here
+                what = (
+                    f"trial {number}"
+                    if number is not None
+                    else f"{row['stage']} seed {row['seed']}"
+                )
+                outcome = row.get("error") or f"valid {row['best_valid_score']}"
+                print(
+                    f"{study.dataset} {study.model} {what}: {outcome} ({row.get('seconds', '-')} s); "
+                    f"{left} runs left, about {left * pace / 60:.0f} min at this pace",
+                    flush=True,
+                )
+
+    lines = report(studies, datasets, models, seeds, metrics, reference, config_files, command)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    series = {"tuned": _summaries(studies, "tuned", metrics[0])}
+    if defaults:
+        series["defaults"] = _summaries(studies, "default", metrics[0])
+    plot_bars(datasets, models, series, metrics[0], out.with_suffix(".png"))
+    return studies
+
+
+def _print_plan(studies, seeds, defaults, jobs, csv_path):
+    print("Plan:")
+    total = 0
+    for study in studies.values():
+        keys = ", ".join(f"{name} ({kind})" for name, (kind, _) in study.space.items())
+        runs = study.trials + len(seeds) * (1 + defaults)
+        total += runs
+        print(
+            f"  {study.dataset} {study.model}: {study.trials} trials ({study.search}) of "
+            f"{study.space_file} [{keys}], then {len(seeds)} seeds"
+            + (" tuned and at the defaults" if defaults else "")
+        )
+    left = sum(study.remaining() for study in studies.values())
+    print(
+        f"{total} trainings, {total - left} already in {csv_path}; {left} to run, {jobs} at a "
+        "time. A time estimate follows the first one.",
+        flush=True,
+    )
+
+
+def _summaries(studies, stage, metric):
+    summaries = {}
+    for key, study in studies.items():
+        summaries[key] = mean_and_spread(list(study.runs(stage).values()), metric)
+    return summaries
+
+
+def report(studies, datasets, models, seeds, metrics, reference, config_files, command):
+    """The markdown table: tuned test metrics over seeds, relative to ``reference``, with the
+    trials, the chosen setting and (where run) the defaults and the gain from tuning."""
+    first = metrics[0]
+    tuned, default = _summaries(studies, "tuned", first), _summaries(studies, "default", first)
+    lines = [
+        f"Command: `{command}`" if command else "",
+        f"Machine: {machine()}.",
+        f"Config files: {', '.join(config_files) if config_files else 'none (the defaults)'}.",
+        (
+            f"Each model: its trials at seed {seeds[0]}, selected by the validation score alone "
+            f"(no trial is tested); then the chosen setting trained and tested at seeds "
+            f"{', '.join(map(str, seeds))}: test metrics at the best validation epoch, mean ± "
+            "standard deviation over seeds."
+        ),
+    ]
+    for dataset in datasets:
+        lines += [
+            "",
+            f"### {dataset} ({protocol(dataset, config_files)})",
+            "",
+            "| model | trials | best valid | "
+            + " | ".join(metrics)
+            + f" | vs {reference} | defaults {first} | gain from tuning | chosen setting |",
+            "|---|---|---|" + "---|" * (len(metrics) + 4),
+        ]
+        anchor = tuned.get((dataset, reference))
+        for model in models:
+            study = studies[dataset, model]
+            number, setting = study.chosen()
+            runs = list(study.runs("tuned").values())
+            cells = []
+            for metric in metrics:
+                value = mean_and_spread(runs, metric)
+                cells.append(f"{value[0]:.4f} ± {value[1]:.4f} ({value[2]})" if value else "-")
+            mine, base = tuned.get((dataset, model)), default.get((dataset, model))
+            versus = f"{mine[0] / anchor[0] - 1:+.1%}" if mine and anchor and anchor[0] else "-"
+            gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
+            best = study.finished[number]["best_valid_score"] if number is not None else "-"
+            lines.append(
+                f"| {model} | {len(study.finished)}/{study.trials} {study.search} | {best} | "
+                + " | ".join(cells)
+                + f" | {versus} | {f'{base[0]:.4f} ± {base[1]:.4f}' if base else '-'} | {gain} | "
+                + f"{'`' + setting_text(setting) + '`' if setting is not None else '-'} |"
+            )
+    return lines
+
+
+def benchmark_command(argv=None, prog=None):
+    """``python -m recbole_alphafuse benchmark``."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__.split("\n\n")[0].replace("\n", " "),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("--datasets", nargs="+", required=True)
+    parser.add_argument("--models", nargs="+", required=True, help="Name or Name:key=value,...")
+    parser.add_argument("--trials", type=int, default=12, help="search trainings per model")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[2020, 2021, 2022])
+    parser.add_argument("--config_files", nargs="*", default=[], help="fixed settings (yaml)")
+    parser.add_argument("--defaults", action="store_true", help="test the defaults too")
+    parser.add_argument("--spaces", default=None, help="folder of <Model>.hyper files first")
+    parser.add_argument("--metrics", nargs="+", default=None, help="test metrics of the table")
+    parser.add_argument("--reference", default=None, help="model the others are compared to")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings at once")
+    parser.add_argument("--threads", type=int, default=None, help="per training (cores / jobs)")
+    parser.add_argument("--out", required=True, help="path prefix of the .csv, .md and .png")
+    args = parser.parse_args(argv)
+    command = " ".join([prog or "python -m recbole_alphafuse benchmark", *(argv or [])])
+    # RecBole's Config reads sys.argv: the workers must not see the flags above as settings.
+    sys.argv = sys.argv[:1]
+    try:
+        benchmark(
+            args.datasets,
+            args.models,
+            args.trials,
+            args.seeds,
+            config_files=args.config_files or None,
+            jobs=args.jobs,
+            threads=args.threads,
+            out=args.out,
+            spaces_dir=args.spaces,
+            defaults=args.defaults,
+            metrics=args.metrics,
+            reference=args.reference,
+            command=command,
+        )
+    except AlphaFuseError as error:
+        sys.exit(f"error: {error}")

@@ -1,0 +1,170 @@
+"""The benchmark: search spaces, TPE one trial at a time, selection on validation alone, resume."""
+
+import csv
+import json
+
+import pytest
+import yaml
+from conftest import FAST_CONFIG, SLICE
+
+from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
+from recbole_alphafuse.benchmark import benchmark
+from recbole_alphafuse.config import Config
+from recbole_alphafuse.registry import plugin_models
+from recbole_alphafuse.search_space import grid, read_search_space, suggest_tpe
+
+
+def test_grid_lists_every_combination_in_file_order():
+    space = {"a": ("choice", [1, 2]), "b": ("choice", ["x", "y", "z"])}
+    assert grid(space) == [{"a": a, "b": b} for a in (1, 2) for b in ("x", "y", "z")]
+    assert grid({**space, "c": ("uniform", [0.0, 1.0])}) is None
+
+
+def test_tpe_proposes_inside_the_space_and_the_same_for_the_same_history():
+    space = {"lr": ("choice", [0.001, 0.01]), "beta": ("loguniform", [-4.0, 0.0])}
+    history = []
+    for number in range(6):
+        setting = suggest_tpe(space, history, number, n_startup=2)
+        assert setting == suggest_tpe(space, history, number, n_startup=2)
+        assert setting["lr"] in (0.001, 0.01)
+        assert 0.018 < setting["beta"] <= 1.0
+        # A failed trial (None) counts as the worst, and the search goes on.
+        history.append((setting, None if number == 1 else setting["beta"]))
+    json.dumps(setting)  # plain Python values: the CSV keeps them as JSON
+
+
+def test_tpe_after_its_random_start_favours_the_better_choice():
+    space = {"a": ("choice", list(range(6)))}
+    history = []
+    for number in range(30):
+        setting = suggest_tpe(space, history, number, n_startup=6)
+        history.append((setting, abs(setting["a"] - 4)))
+    late = [setting["a"] for setting, _ in history[6:]]
+    assert late.count(4) > len(late) / 6 * 2
+
+
+def _default_inside(config, key, kind, values):
+    default = config[key]
+    if kind == "choice":
+        return default in values
+    low, high = values[:2]
+    if kind == "loguniform":
+        import math
+
+        return math.exp(low) <= default <= math.exp(high)
+    return low <= default <= high
+
+
+@pytest.mark.parametrize("model", sorted(plugin_models()))
+def test_every_model_ships_a_space_over_keys_it_reads_that_holds_its_default(model):
+    space = read_search_space(PROPERTIES_DIR / "hyper" / f"{model}.hyper")
+    config = Config(model=model, dataset="ml-100k")
+    assert {"learning_rate", "weight_decay"} <= set(space)
+    assert {"hidden_dropout_prob", "dropout_prob"} & set(space)
+    for key, (kind, values) in space.items():
+        assert key in config, key
+        assert _default_inside(config, key, kind, values), (key, config[key], values)
+
+
+@pytest.fixture
+def fixed_settings(slice_root, workdir):
+    path = workdir / "fast.yaml"
+    path.write_text(yaml.safe_dump({**FAST_CONFIG, "epochs": 2, "data_path": str(slice_root)}))
+    return [str(path)]
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_tested(
+    fixed_settings, workdir
+):
+    spaces = workdir / "spaces"
+    spaces.mkdir()
+    (spaces / "IDSASRec.hyper").write_text("learning_rate choice [0.0001,0.003,0.01]\n")
+    studies = benchmark(
+        [SLICE],
+        ["IDSASRec"],
+        trials=5,
+        seeds=[7, 8],
+        config_files=fixed_settings,
+        jobs=2,
+        threads=1,
+        out=workdir / "bench",
+        spaces_dir=spaces,
+        metrics=["ndcg@10"],
+    )
+    rows = _rows(workdir / "bench.csv")
+    trials = [r for r in rows if r["stage"] == "trial"]
+    # The grid (3 settings) is smaller than the budget: each setting once.
+    assert sorted(json.loads(r["setting"])["learning_rate"] for r in trials) == [
+        0.0001,
+        0.003,
+        0.01,
+    ]
+    assert all(r["ndcg@10"] == "" and r["test_seconds"] == "" for r in trials)
+    best = max(trials, key=lambda r: float(r["best_valid_score"]))
+    number, setting = studies[SLICE, "IDSASRec"].chosen()
+    assert setting == json.loads(best["setting"]) and number == int(best["trial"])
+    tuned = {int(r["seed"]): r for r in rows if r["stage"] == "tuned"}
+    assert set(tuned) == {7, 8}
+    assert all(json.loads(r["setting"]) == setting and r["ndcg@10"] != "" for r in tuned.values())
+    # The search ran at the first seed: the chosen trial and its seed-7 rerun are the same run.
+    assert tuned[7]["best_valid_score"] == best["best_valid_score"]
+    table = (workdir / "bench.md").read_text()
+    assert "| IDSASRec | 3/3 grid |" in table and '{"learning_rate": ' in table
+
+    # Resume: a run lost from the CSV is the only one trained again.
+    lost = rows[-1]
+    with open(workdir / "bench.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows[:-1])
+    benchmark(
+        [SLICE],
+        ["IDSASRec"],
+        trials=5,
+        seeds=[7, 8],
+        config_files=fixed_settings,
+        jobs=1,
+        threads=1,
+        out=workdir / "bench",
+        spaces_dir=spaces,
+        metrics=["ndcg@10"],
+    )
+    again = _rows(workdir / "bench.csv")
+    assert len(again) == len(rows)
+    assert (again[-1]["stage"], again[-1]["seed"]) == (lost["stage"], lost["seed"])
+    assert again[-1]["best_valid_score"] == lost["best_valid_score"]
+
+
+def test_a_model_without_a_space_is_refused_before_any_training(fixed_settings, workdir, capsys):
+    with pytest.raises(AlphaFuseError, match=r"no search space for SASRec: write SASRec\.hyper"):
+        benchmark(
+            [SLICE],
+            ["IDSASRec", "SASRec"],
+            trials=2,
+            seeds=[7],
+            config_files=fixed_settings,
+            out=workdir / "bench",
+        )
+    assert not (workdir / "bench.csv").exists()
+
+
+def test_a_search_key_the_model_does_not_read_is_refused(fixed_settings, workdir):
+    spaces = workdir / "spaces"
+    spaces.mkdir()
+    (spaces / "IDSASRec.hyper").write_text("learnin_rate choice [0.001,0.003]\n")
+    with pytest.raises(AlphaFuseError, match="searches learnin_rate, which IDSASRec does not read"):
+        benchmark(
+            [SLICE],
+            ["IDSASRec"],
+            trials=2,
+            seeds=[7],
+            config_files=fixed_settings,
+            out=workdir / "bench",
+            spaces_dir=spaces,
+        )
+    assert not (workdir / "bench.csv").exists()
