@@ -155,8 +155,7 @@ def ray_tune(args, config_files):
         sys.exit(f"error: {error}")
     except ImportError as error:
         sys.exit(
-            f'error: --tool=Ray needs Ray Tune ({error}): `pip install -e ".[ray]"` on Python '
-            "3.11 (RecBole 1.2.1's tuner needs ray <= 2.6.3, which has no newer build); or use "
+            f'error: --tool=Ray needs Ray Tune ({error}): `pip install -e ".[ray]"`, or use '
             "--tool=Hyperopt."
         )
     print("best params: ", best_params)

@@ -105,6 +105,8 @@ def test_preferdiff_models_use_the_preference_objective_and_dreamrec_keeps_mse(s
     [
         ({"diffusion_loss": "l1"}, "diffusion_loss must be one of"),
         ({"preference_lambda": 1.5}, "preference_lambda must be between 0 and 1"),
+        ({"x0_ce_weight": -1.0}, "x0_ce_weight must be >= 0"),
+        ({"x0_ce_temperature": 0.0}, "x0_ce_temperature > 0"),
     ],
 )
 def test_bad_objective_settings_are_refused(slice_root, settings, message):

@@ -63,6 +63,11 @@ class DreamRecBackbone(SASRecBackbone):
             )
         self.x0_ce_weight = config["x0_ce_weight"]
         self.x0_ce_temperature = config["x0_ce_temperature"]
+        if self.x0_ce_weight < 0 or self.x0_ce_temperature <= 0:
+            raise AlphaFuseError(
+                f"x0_ce_weight must be >= 0 (0 turns the ranking term off) and x0_ce_temperature "
+                f"> 0, got {self.x0_ce_weight} and {self.x0_ce_temperature}."
+            )
         self.preference_gamma = config["preference_gamma"]
         self.preference_lambda = config["preference_lambda"]
         if not 0.0 <= self.preference_lambda <= 1.0:
