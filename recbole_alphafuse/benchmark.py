@@ -513,6 +513,7 @@ def report(studies, datasets, models, seeds, metrics, reference, config_files, c
                 cells.append(f"{value[0]:.4f} ± {value[1]:.4f} ({value[2]})" if value else "-")
             mine, base = tuned.get((dataset, model)), default.get((dataset, model))
             versus = f"{mine[0] / anchor[0] - 1:+.1%}" if mine and anchor and anchor[0] else "-"
+            versus = "" if model == reference else versus
             gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
             best = study.finished[number]["best_valid_score"] if number is not None else "-"
             lines.append(

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from functools import partial
 
 import pytest
 import yaml
@@ -84,18 +85,20 @@ def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_teste
     spaces = workdir / "spaces"
     spaces.mkdir()
     (spaces / "IDSASRec.hyper").write_text("learning_rate choice [0.0001,0.003,0.01]\n")
-    studies = benchmark(
+    search = partial(
+        benchmark,
         [SLICE],
         ["IDSASRec"],
         trials=5,
         seeds=[7, 8],
         config_files=fixed_settings,
-        jobs=2,
         threads=1,
         out=workdir / "bench",
         spaces_dir=spaces,
+        defaults=True,
         metrics=["ndcg@10"],
     )
+    studies = search(jobs=2)
     rows = _rows(workdir / "bench.csv")
     trials = [r for r in rows if r["stage"] == "trial"]
     # The grid (3 settings) is smaller than the budget: each setting once.
@@ -113,8 +116,13 @@ def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_teste
     assert all(json.loads(r["setting"]) == setting and r["ndcg@10"] != "" for r in tuned.values())
     # The search ran at the first seed: the chosen trial and its seed-7 rerun are the same run.
     assert tuned[7]["best_valid_score"] == best["best_valid_score"]
+    defaults = [r for r in rows if r["stage"] == "default"]
+    assert sorted(int(r["seed"]) for r in defaults) == [7, 8]
+    assert all(r["setting"] == "{}" for r in defaults)
     table = (workdir / "bench.md").read_text()
-    assert "| IDSASRec | 3/3 grid |" in table and '{"learning_rate": ' in table
+    row = next(line for line in table.splitlines() if line.startswith("| IDSASRec |"))
+    assert row.startswith("| IDSASRec | 3/3 grid |") and '{"learning_rate": ' in row
+    assert "%" in row.split("|")[-3]  # the gain from tuning over the defaults
 
     # Resume: a run lost from the CSV is the only one trained again.
     lost = rows[-1]
@@ -122,18 +130,7 @@ def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_teste
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows[:-1])
-    benchmark(
-        [SLICE],
-        ["IDSASRec"],
-        trials=5,
-        seeds=[7, 8],
-        config_files=fixed_settings,
-        jobs=1,
-        threads=1,
-        out=workdir / "bench",
-        spaces_dir=spaces,
-        metrics=["ndcg@10"],
-    )
+    search(jobs=1)
     again = _rows(workdir / "bench.csv")
     assert len(again) == len(rows)
     assert (again[-1]["stage"], again[-1]["seed"]) == (lost["stage"], lost["seed"])
