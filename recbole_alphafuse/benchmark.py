@@ -27,6 +27,7 @@ import csv
 import multiprocessing
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -397,47 +398,9 @@ def benchmark(
             study.add(row)
     _print_plan(studies, seeds, defaults, jobs, csv_path)
 
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-    started_at, finished_here = time.perf_counter(), 0
-    with ProcessPoolExecutor(
-        jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=limit_threads,
-        initargs=(threads,),
-    ) as pool:
-        running = {}
-        while True:
-            for study in studies.values():
-                while len(running) < jobs and (task := study.next_task()):
-                    stage, number, seed, setting = task
-                    future = pool.submit(
-                        _run_task, study.dataset, study.model, stage, seed, setting, config_files
-                    )
-                    running[future] = (study, number)
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                study, number = running.pop(future)
-                row = {**future.result(), "trial": "" if number is None else number}
-                append_run(
-                    csv_path, row, BENCHMARK_FIELDS + sorted(set(row) - set(BENCHMARK_FIELDS))
-                )
-                study.add({key: "" if value is None else str(value) for key, value in row.items()})
-                finished_here += 1
-                left = sum(s.remaining() for s in studies.values())
-                pace = (time.perf_counter() - started_at) / finished_here
-                what = (
-                    f"trial {number}"
-                    if number is not None
-                    else f"{row['stage']} seed {row['seed']}"
-                )
-                outcome = row.get("error") or f"valid {row['best_valid_score']}"
-                print(
-                    f"{study.dataset} {study.model} {what}: {outcome} ({row.get('seconds', '-')} s); "
-                    f"{left} runs left, about {left * pace / 60:.0f} min at this pace",
-                    flush=True,
-                )
+    _run_all(
+        studies, jobs, threads or max(1, (os.cpu_count() or 1) // jobs), config_files, csv_path
+    )
 
     lines = report(studies, datasets, models, seeds, metrics, reference, config_files, command)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
@@ -447,6 +410,63 @@ def benchmark(
         series["defaults"] = _summaries(studies, "default", metrics[0])
     plot_bars(datasets, models, series, metrics[0], out.with_suffix(".png"))
     return studies
+
+
+def _run_all(studies, jobs, threads, config_files, csv_path):
+    """Train what the studies ask for, ``jobs`` at a time, appending each row as it finishes."""
+    started_at, finished_here = time.perf_counter(), 0
+    with ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=limit_threads,
+        initargs=(threads,),
+    ) as pool:
+        running = {}
+        try:
+            while True:
+                for study in studies.values():
+                    while len(running) < jobs and (task := study.next_task()):
+                        stage, number, seed, setting = task
+                        future = pool.submit(
+                            _run_task,
+                            study.dataset,
+                            study.model,
+                            stage,
+                            seed,
+                            setting,
+                            config_files,
+                        )
+                        running[future] = (study, number)
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    study, number = running.pop(future)
+                    row = {**future.result(), "trial": "" if number is None else number}
+                    fields = BENCHMARK_FIELDS + sorted(set(row) - set(BENCHMARK_FIELDS))
+                    append_run(csv_path, row, fields)
+                    study.add({k: "" if v is None else str(v) for k, v in row.items()})
+                    finished_here += 1
+                    left = sum(s.remaining() for s in studies.values())
+                    pace = (time.perf_counter() - started_at) / finished_here
+                    what = (
+                        f"trial {number}"
+                        if number is not None
+                        else f"{row['stage']} seed {row['seed']}"
+                    )
+                    outcome = row.get("error") or f"valid {row['best_valid_score']}"
+                    print(
+                        f"{study.dataset} {study.model} {what}: {outcome} "
+                        f"({row.get('seconds', '-')} s); {left} runs left, about "
+                        f"{left * pace / 60:.0f} min at this pace",
+                        flush=True,
+                    )
+        except BaseException:
+            # Interrupted (Ctrl-C, a kill): stop the trainings in flight too, not only this
+            # process; the CSV keeps every finished one for the rerun.
+            for child in multiprocessing.active_children():
+                child.terminate()
+            raise
 
 
 def _print_plan(studies, seeds, defaults, jobs, csv_path):
@@ -549,6 +569,7 @@ def benchmark_command(argv=None, prog=None):
     command = " ".join([prog or "python -m recbole_alphafuse benchmark", *(argv or [])])
     # RecBole's Config reads sys.argv: the workers must not see the flags above as settings.
     sys.argv = sys.argv[:1]
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(f"stopped by signal {number}"))
     try:
         benchmark(
             args.datasets,
