@@ -24,6 +24,7 @@ resumes where it stopped), ``OUT.md`` (the table) and, where matplotlib is insta
 
 import argparse
 import csv
+import json
 import multiprocessing
 import os
 import platform
@@ -42,7 +43,13 @@ from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.prepare import prepare_dataset
 from recbole_alphafuse.files import written_atomically
-from recbole_alphafuse.search_space import grid, read_search_space, setting_text, suggest_tpe
+from recbole_alphafuse.search_space import (
+    grid,
+    read_search_space,
+    read_setting,
+    setting_text,
+    suggest_tpe,
+)
 
 RUN_FIELDS = [
     "dataset",
@@ -68,12 +75,16 @@ def machine():
 
 
 def parse_model(text):
-    """``Name:key=value,...`` -> (Name, {key: value}), values read as YAML."""
+    """``Name:key=value,...`` -> (Name, {key: value}), values read as JSON where they are
+    (``1e-6`` a number), else as YAML (``True``, ``[1, 2]``, text)."""
     name, _, settings = text.partition(":")
     overrides = {}
     for item in filter(None, settings.split(",")):
         key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = yaml.safe_load(value)
     return name, overrides
 
 
@@ -265,7 +276,7 @@ class Study:
         if len(self.finished) < self.trials or not scored:
             return None, None
         number = min(scored)[1]
-        return number, yaml.safe_load(self.finished[number]["setting"])
+        return number, read_setting(self.finished[number]["setting"])
 
     def next_task(self):
         """(stage, trial number, seed, setting) of the next training to start, or None while
@@ -277,7 +288,7 @@ class Study:
                 setting = self.grid[number]
             else:
                 history = [
-                    (yaml.safe_load(self.finished[n]["setting"]), self._loss(self.finished[n]))
+                    (read_setting(self.finished[n]["setting"]), self._loss(self.finished[n]))
                     for n in sorted(self.finished)
                 ]
                 setting = suggest_tpe(self.space, history, number, self.n_startup)

@@ -115,3 +115,8 @@ def _plain(value):
 def setting_text(setting):
     """A setting as the one-line JSON the benchmark's CSV keeps."""
     return json.dumps(setting, sort_keys=True)
+
+
+def read_setting(text):
+    """The setting of :func:`setting_text` (JSON: YAML would read ``1e-06`` as a string)."""
+    return json.loads(text)

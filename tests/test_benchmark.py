@@ -9,10 +9,16 @@ import yaml
 from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
-from recbole_alphafuse.benchmark import benchmark
+from recbole_alphafuse.benchmark import benchmark, parse_model
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.registry import plugin_models
-from recbole_alphafuse.search_space import grid, read_search_space, suggest_tpe
+from recbole_alphafuse.search_space import (
+    grid,
+    read_search_space,
+    read_setting,
+    setting_text,
+    suggest_tpe,
+)
 
 
 def test_grid_lists_every_combination_in_file_order():
@@ -22,16 +28,28 @@ def test_grid_lists_every_combination_in_file_order():
 
 
 def test_tpe_proposes_inside_the_space_and_the_same_for_the_same_history():
-    space = {"lr": ("choice", [0.001, 0.01]), "beta": ("loguniform", [-4.0, 0.0])}
+    space = {
+        "lr": ("choice", [0.001, 0.01]),
+        "wd": ("choice", [0.0, 0.000001]),
+        "beta": ("loguniform", [-4.0, 0.0]),
+    }
     history = []
     for number in range(6):
         setting = suggest_tpe(space, history, number, n_startup=2)
         assert setting == suggest_tpe(space, history, number, n_startup=2)
-        assert setting["lr"] in (0.001, 0.01)
+        assert setting["lr"] in (0.001, 0.01) and setting["wd"] in (0.0, 1e-6)
         assert 0.018 < setting["beta"] <= 1.0
+        # Through the CSV's text and back, as a resumed search reads it (1e-06 stays a number).
+        setting = read_setting(setting_text(setting))
         # A failed trial (None) counts as the worst, and the search goes on.
         history.append((setting, None if number == 1 else setting["beta"]))
-    json.dumps(setting)  # plain Python values: the CSV keeps them as JSON
+
+
+def test_model_overrides_read_numbers_in_any_notation():
+    assert parse_model("AlphaFuseSASRec:weight_decay=1e-6,cover=True,id_init=zeros") == (
+        "AlphaFuseSASRec",
+        {"weight_decay": 1e-6, "cover": True, "id_init": "zeros"},
+    )
 
 
 def test_tpe_after_its_random_start_favours_the_better_choice():
