@@ -10,7 +10,8 @@ For each dataset and model:
 1. **Search.** ``--trials`` trainings at the first seed, each with a setting of the model's
    search space (``properties/hyper/<Model>.hyper``, or ``<Model>.hyper`` in ``--spaces``):
    every combination when the grid of ``choice`` values has no more than ``--trials`` of them,
-   hyperopt's TPE otherwise (random draws for the first third). A trial trains with early
+   hyperopt's TPE otherwise: the first trial at the model's defaults (where they lie in the
+   space), random draws up to a third of the trials, then TPE's proposals. A trial trains with early
    stopping on ``valid_metric`` and is never tested.
 2. **Selection** by the best validation score of the search alone (the first trial wins a tie).
 3. **Test.** The chosen setting is trained at every seed and tested at its best validation
@@ -44,6 +45,7 @@ from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.prepare import prepare_dataset
 from recbole_alphafuse.files import written_atomically
 from recbole_alphafuse.search_space import (
+    contains,
     grid,
     read_search_space,
     read_setting,
@@ -220,13 +222,18 @@ def plot_bars(datasets, labels, series, metric, path):
 class Study:
     """The search and the seed runs of one model on one dataset."""
 
-    def __init__(self, dataset, model, space_file, trials, seeds, defaults, bigger):
+    def __init__(self, dataset, model, space_file, trials, seeds, defaults, config):
         self.dataset, self.model, self.space_file = dataset, model, space_file
         self.space = read_search_space(space_file)
-        self.seeds, self.defaults, self.bigger = seeds, defaults, bigger
+        self.seeds, self.defaults = seeds, defaults
+        self.bigger = config["valid_metric_bigger"]
         combinations = grid(self.space)
         self.grid = combinations if combinations and len(combinations) <= trials else None
         self.trials = len(self.grid) if self.grid else trials
+        # A search starts from the model's defaults where they are a point of its space, so
+        # that it never ends below them on validation.
+        start = {key: config[key] for key in self.space}
+        self.start = start if contains(self.space, start) else None
         self.n_startup = max(1, trials // 3)
         self.finished = {}  # trial number -> its CSV row
         self.tested = []  # CSV rows of the tuned and default runs
@@ -286,6 +293,8 @@ class Study:
             number = free[0]
             if self.grid:
                 setting = self.grid[number]
+            elif number == 0 and self.start is not None:
+                setting = self.start
             else:
                 history = [
                     (read_setting(self.finished[n]["setting"]), self._loss(self.finished[n]))
@@ -349,7 +358,7 @@ def space_file(model, spaces_dir):
 
 def check_study(dataset, model, path, config_files):
     """Refuse, before any training, a model or dataset that cannot run, or a search key the
-    model does not read; prepare the dataset's files once. Returns valid_metric_bigger."""
+    model does not read; prepare the dataset's files once. Returns the model's Config."""
     name, overrides = parse_model(model)
     config = Config(
         model=name, dataset=dataset, config_file_list=config_files, config_dict=overrides
@@ -362,7 +371,7 @@ def check_study(dataset, model, path, config_files):
             "its settings)."
         )
     prepare_dataset(config)
-    return config["valid_metric_bigger"]
+    return config
 
 
 def benchmark(
@@ -396,9 +405,9 @@ def benchmark(
     studies = {}
     for dataset in datasets:
         for model in models:
-            bigger = check_study(dataset, model, spaces[model], config_files)
+            config = check_study(dataset, model, spaces[model], config_files)
             studies[dataset, model] = Study(
-                dataset, model, spaces[model], trials, seeds, defaults, bigger
+                dataset, model, spaces[model], trials, seeds, defaults, config
             )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -487,8 +496,15 @@ def _print_plan(studies, seeds, defaults, jobs, csv_path):
         keys = ", ".join(f"{name} ({kind})" for name, (kind, _) in study.space.items())
         runs = study.trials + len(seeds) * (1 + defaults)
         total += runs
+        start = (
+            ""
+            if study.grid
+            else (
+                ", the first at the defaults" if study.start else ", the defaults outside the space"
+            )
+        )
         print(
-            f"  {study.dataset} {study.model}: {study.trials} trials ({study.search}) of "
+            f"  {study.dataset} {study.model}: {study.trials} trials ({study.search}{start}) of "
             f"{study.space_file} [{keys}], then {len(seeds)} seeds"
             + (" tuned and at the defaults" if defaults else "")
         )

@@ -8,6 +8,7 @@ of the value is uniform on [low, high]). The benchmark and the Ray tuner read it
 import ast
 import itertools
 import json
+import math
 
 from recbole_alphafuse import AlphaFuseError
 
@@ -54,6 +55,21 @@ def _space_error(params_file, number, problem):
     return AlphaFuseError(
         f"{params_file}, line {number} {problem}; e.g. `learning_rate choice [0.001,0.003]`."
     )
+
+
+def contains(space, setting):
+    """Whether ``setting`` (a value for every parameter) is a point of ``space``."""
+    for name, (kind, values) in space.items():
+        value = setting[name]
+        if kind == "choice":
+            inside = value in values
+        elif kind == "loguniform":
+            inside = math.exp(values[0]) <= value <= math.exp(values[1])
+        else:
+            inside = values[0] <= value <= values[1]
+        if not inside:
+            return False
+    return True
 
 
 def grid(space):

@@ -9,10 +9,11 @@ import yaml
 from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
-from recbole_alphafuse.benchmark import benchmark, parse_model
+from recbole_alphafuse.benchmark import Study, benchmark, parse_model
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.registry import plugin_models
 from recbole_alphafuse.search_space import (
+    contains,
     grid,
     read_search_space,
     read_setting,
@@ -45,6 +46,35 @@ def test_tpe_proposes_inside_the_space_and_the_same_for_the_same_history():
         history.append((setting, None if number == 1 else setting["beta"]))
 
 
+def test_contains_checks_every_kind_of_parameter():
+    space = {
+        "a": ("choice", [1, 2]),
+        "b": ("uniform", [0.0, 1.0]),
+        "c": ("loguniform", [-2.0, 0.0]),
+    }
+    assert contains(space, {"a": 2, "b": 1.0, "c": 0.2})
+    assert not contains(space, {"a": 3, "b": 0.5, "c": 0.2})
+    assert not contains(space, {"a": 1, "b": 1.5, "c": 0.2})
+    assert not contains(space, {"a": 1, "b": 0.5, "c": 0.1})
+
+
+@pytest.mark.parametrize(("default_lr", "starts_at_defaults"), [(0.001, True), (0.002, False)])
+def test_a_tpe_search_starts_at_the_defaults_when_they_are_in_its_space(
+    tmp_path, default_lr, starts_at_defaults
+):
+    path = tmp_path / "M.hyper"
+    path.write_text("learning_rate choice [0.0003,0.001,0.003]\nweight_decay choice [0.0,0.01]\n")
+    config = {"valid_metric_bigger": True, "learning_rate": default_lr, "weight_decay": 0.0}
+    study = Study("D", "M", path, trials=4, seeds=[1], defaults=False, config=config)
+    stage, number, seed, setting = study.next_task()
+    assert (stage, number, seed) == ("trial", 0, 1)
+    defaults = {"learning_rate": default_lr, "weight_decay": 0.0}
+    assert (setting == defaults) == starts_at_defaults
+    assert contains(study.space, setting)
+    # The next trial may start before the first ends: another number, a fresh proposal.
+    assert study.next_task()[1] == 1
+
+
 def test_model_overrides_read_numbers_in_any_notation():
     assert parse_model("AlphaFuseSASRec:weight_decay=1e-6,cover=True,id_init=zeros") == (
         "AlphaFuseSASRec",
@@ -62,27 +92,14 @@ def test_tpe_after_its_random_start_favours_the_better_choice():
     assert late.count(4) > len(late) / 6 * 2
 
 
-def _default_inside(config, key, kind, values):
-    default = config[key]
-    if kind == "choice":
-        return default in values
-    low, high = values[:2]
-    if kind == "loguniform":
-        import math
-
-        return math.exp(low) <= default <= math.exp(high)
-    return low <= default <= high
-
-
 @pytest.mark.parametrize("model", sorted(plugin_models()))
 def test_every_model_ships_a_space_over_keys_it_reads_that_holds_its_default(model):
     space = read_search_space(PROPERTIES_DIR / "hyper" / f"{model}.hyper")
     config = Config(model=model, dataset="ml-100k")
     assert {"learning_rate", "weight_decay"} <= set(space)
     assert {"hidden_dropout_prob", "dropout_prob"} & set(space)
-    for key, (kind, values) in space.items():
-        assert key in config, key
-        assert _default_inside(config, key, kind, values), (key, config[key], values)
+    assert all(key in config for key in space), list(space)
+    assert contains(space, {key: config[key] for key in space})
 
 
 @pytest.fixture
