@@ -418,13 +418,19 @@ def benchmark(
             study.add(row)
     _print_plan(studies, seeds, defaults, jobs, csv_path)
 
-    _run_all(
-        studies, jobs, threads or max(1, (os.cpu_count() or 1) // jobs), config_files, csv_path
-    )
+    protocols = {dataset: protocol(dataset, config_files) for dataset in datasets}
 
-    lines = report(studies, datasets, models, seeds, metrics, reference, config_files, command)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    def write_table():
+        lines = report(
+            studies, datasets, models, seeds, metrics, reference, protocols, command, config_files
+        )
+        with written_atomically(out.with_suffix(".md"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return lines
+
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    _run_all(studies, jobs, threads, config_files, csv_path, write_table)
+    print("\n".join(write_table()))
     series = {"tuned": _summaries(studies, "tuned", metrics[0])}
     if defaults:
         series["defaults"] = _summaries(studies, "default", metrics[0])
@@ -432,8 +438,9 @@ def benchmark(
     return studies
 
 
-def _run_all(studies, jobs, threads, config_files, csv_path):
-    """Train what the studies ask for, ``jobs`` at a time, appending each row as it finishes."""
+def _run_all(studies, jobs, threads, config_files, csv_path, write_table):
+    """Train what the studies ask for, ``jobs`` at a time, appending each row to the CSV and
+    rewriting the table as it finishes (an interrupted benchmark keeps both up to date)."""
     started_at, finished_here = time.perf_counter(), 0
     with ProcessPoolExecutor(
         jobs,
@@ -466,6 +473,7 @@ def _run_all(studies, jobs, threads, config_files, csv_path):
                     fields = BENCHMARK_FIELDS + sorted(set(row) - set(BENCHMARK_FIELDS))
                     append_run(csv_path, row, fields)
                     study.add({k: "" if v is None else str(v) for k, v in row.items()})
+                    write_table()
                     finished_here += 1
                     left = sum(s.remaining() for s in studies.values())
                     pace = (time.perf_counter() - started_at) / finished_here
@@ -523,7 +531,7 @@ def _summaries(studies, stage, metric):
     return summaries
 
 
-def report(studies, datasets, models, seeds, metrics, reference, config_files, command):
+def report(studies, datasets, models, seeds, metrics, reference, protocols, command, config_files):
     """The markdown table: tuned test metrics over seeds, relative to ``reference``, with the
     trials, the chosen setting and (where run) the defaults and the gain from tuning."""
     first = metrics[0]
@@ -542,7 +550,7 @@ def report(studies, datasets, models, seeds, metrics, reference, config_files, c
     for dataset in datasets:
         lines += [
             "",
-            f"### {dataset} ({protocol(dataset, config_files)})",
+            f"### {dataset} ({protocols[dataset]})",
             "",
             "| model | trials | best valid | "
             + " | ".join(metrics)
