@@ -388,8 +388,10 @@ def benchmark(
     metrics=None,
     reference=None,
     command=None,
+    table_only=False,
 ):
-    """Tune, select on validation, test over seeds; write OUT.csv, OUT.md and OUT.png.
+    """Tune, select on validation, test over seeds; write OUT.csv, OUT.md and OUT.png
+    (``table_only``: the table and plot of what OUT.csv holds, with no training).
 
     Returns ``{(dataset, model): Study}``.
     """
@@ -428,8 +430,9 @@ def benchmark(
             f.write("\n".join(lines) + "\n")
         return lines
 
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-    _run_all(studies, jobs, threads, config_files, csv_path, write_table)
+    if not table_only:
+        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+        _run_all(studies, jobs, threads, config_files, csv_path, write_table)
     print("\n".join(write_table()))
     series = {"tuned": _summaries(studies, "tuned", metrics[0])}
     if defaults:
@@ -600,8 +603,13 @@ def benchmark_command(argv=None, prog=None):
     parser.add_argument("--jobs", type=int, default=1, help="trainings at once")
     parser.add_argument("--threads", type=int, default=None, help="per training (cores / jobs)")
     parser.add_argument("--out", required=True, help="path prefix of the .csv, .md and .png")
+    parser.add_argument(
+        "--table_only", action="store_true", help="write the table of the CSV so far, train nothing"
+    )
     args = parser.parse_args(argv)
-    command = " ".join([prog or "python -m recbole_alphafuse benchmark", *(argv or [])])
+    # The command that trains: the table says how to reproduce it, --table_only or not.
+    flags = [flag for flag in argv or [] if flag != "--table_only"]
+    command = " ".join([prog or "python -m recbole_alphafuse benchmark", *flags])
     # RecBole's Config reads sys.argv: the workers must not see the flags above as settings.
     sys.argv = sys.argv[:1]
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(f"stopped by signal {number}"))
@@ -620,6 +628,7 @@ def benchmark_command(argv=None, prog=None):
             metrics=args.metrics,
             reference=args.reference,
             command=command,
+            table_only=args.table_only,
         )
     except AlphaFuseError as error:
         sys.exit(f"error: {error}")

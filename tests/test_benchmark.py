@@ -165,6 +165,8 @@ def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_teste
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows[:-1])
+    search(jobs=1, table_only=True)
+    assert len(_rows(workdir / "bench.csv")) == len(rows) - 1
     search(jobs=1)
     again = _rows(workdir / "bench.csv")
     assert len(again) == len(rows)
