@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import signal
 import statistics
 import sys
@@ -238,6 +239,7 @@ class Study:
         self.finished = {}  # trial number -> its CSV row
         self.tested = []  # CSV rows of the tuned and default runs
         self.started = set()  # trial numbers and (stage, seed) handed out, not yet finished
+        self.proposed = {}  # trial number -> the setting handed out
 
     @property
     def search(self):
@@ -296,12 +298,9 @@ class Study:
             elif number == 0 and self.start is not None:
                 setting = self.start
             else:
-                history = [
-                    (read_setting(self.finished[n]["setting"]), self._loss(self.finished[n]))
-                    for n in sorted(self.finished)
-                ]
-                setting = suggest_tpe(self.space, history, number, self.n_startup)
+                setting = self._propose(number)
             self.started.add(number)
+            self.proposed[number] = setting
             return "trial", number, self.seeds[0], setting
         setting = self.chosen()[1]
         stages = (["tuned"] if setting is not None else []) + (["default"] if self.defaults else [])
@@ -312,6 +311,22 @@ class Study:
                     self.started.add((stage, seed))
                     return stage, None, seed, setting if stage == "tuned" else {}
         return None
+
+    def _propose(self, number):
+        """TPE's proposal for trial ``number``. Over a space of choices TPE may propose a
+        setting tried before: it draws again, up to 5 times, then a random untried one."""
+        history = [
+            (read_setting(self.finished[n]["setting"]), self._loss(self.finished[n]))
+            for n in sorted(self.finished)
+        ]
+        tried = {setting_text(setting) for setting, _ in history}
+        tried |= {setting_text(self.proposed[n]) for n in self.started if n in self.proposed}
+        for attempt in range(5):
+            setting = suggest_tpe(self.space, history, number + 1000 * attempt, self.n_startup)
+            if setting_text(setting) not in tried:
+                return setting
+        untried = [c for c in grid(self.space) or [] if setting_text(c) not in tried]
+        return random.Random(number).choice(untried) if untried else setting
 
     def remaining(self):
         """Trainings left to run (the tuned ones counted until a failed search rules them out)."""

@@ -75,6 +75,27 @@ def test_a_tpe_search_starts_at_the_defaults_when_they_are_in_its_space(
     assert study.next_task()[1] == 1
 
 
+def test_tpe_does_not_propose_a_setting_twice(tmp_path):
+    path = tmp_path / "M.hyper"
+    path.write_text("a choice [0,1,2,3,4,5,6,7]\n")
+    config = {"valid_metric_bigger": True, "a": 0}
+    # 8 choices, 7 trials: TPE, which left alone keeps proposing the best one found, a = 4.
+    study = Study("D", "M", path, trials=7, seeds=[1], defaults=False, config=config)
+    for _ in range(7):
+        _, number, _, setting = study.next_task()
+        score = 1 / (1 + abs(setting["a"] - 4))
+        study.add(
+            {
+                "stage": "trial",
+                "trial": str(number),
+                "setting": setting_text(setting),
+                "best_valid_score": str(score),
+            }
+        )
+    assert len({row["setting"] for row in study.finished.values()}) == 7
+    assert study.chosen()[1] == {"a": 4}
+
+
 def test_model_overrides_read_numbers_in_any_notation():
     assert parse_model("AlphaFuseSASRec:weight_decay=1e-6,cover=True,id_init=zeros") == (
         "AlphaFuseSASRec",
