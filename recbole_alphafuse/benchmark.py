@@ -570,10 +570,10 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             "",
             f"### {dataset} ({protocols[dataset]})",
             "",
-            "| model | trials | best valid | "
+            "| model | trials | best valid | valid over seeds, tuned / defaults | "
             + " | ".join(metrics)
             + f" | vs {reference} | defaults {first} | gain from tuning | chosen setting |",
-            "|---|---|---|" + "---|" * (len(metrics) + 4),
+            "|---|---|---|---|" + "---|" * (len(metrics) + 4),
         ]
         anchor = tuned.get((dataset, reference))
         for model in models:
@@ -589,8 +589,15 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             versus = "" if model == reference else versus
             gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
             best = study.finished[number]["best_valid_score"] if number is not None else "-"
+            # The search saw one seed: the other seeds' validation shows whether its pick holds.
+            valid = [
+                mean_and_spread(list(study.runs(stage).values()), "best_valid_score")
+                for stage in ("tuned", "default")
+            ]
+            valid = " / ".join(f"{v[0]:.4f}" if v else "-" for v in valid)
             lines.append(
                 f"| {model} | {len(study.finished)}/{study.trials} {study.search} | {best} | "
+                f"{valid} | "
                 + " | ".join(cells)
                 + f" | {versus} | {f'{base[0]:.4f} ± {base[1]:.4f}' if base else '-'} | {gain} | "
                 + f"{'`' + setting_text(setting) + '`' if setting is not None else '-'} |"

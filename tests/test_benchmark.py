@@ -179,6 +179,8 @@ def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_teste
     row = next(line for line in table.splitlines() if line.startswith("| IDSASRec |"))
     assert row.startswith("| IDSASRec | 3/3 grid |") and '{"learning_rate": ' in row
     assert "%" in row.split("|")[-3]  # the gain from tuning over the defaults
+    tuned_valid = sum(float(r["best_valid_score"]) for r in tuned.values()) / 2
+    assert row.split("|")[4].strip().startswith(f"{tuned_valid:.4f} / ")
 
     # Resume: a run lost from the CSV is the only one trained again.
     lost = rows[-1]
