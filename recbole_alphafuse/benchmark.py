@@ -66,7 +66,6 @@ RUN_FIELDS = [
     "test_seconds",
 ]
 BENCHMARK_FIELDS = ["stage", "trial", "setting", *RUN_FIELDS, "error"]
-STAGES = ("trial", "tuned", "default")
 
 
 def machine():
@@ -429,6 +428,12 @@ def benchmark(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     csv_path = out.with_suffix(".csv")
+    header = read_header(csv_path)
+    if header and "stage" not in header:
+        raise AlphaFuseError(
+            f"{csv_path} holds no benchmark (no 'stage' column; benchmarks/results.py's tables "
+            "have none): give another --out."
+        )
     for row in read_runs(csv_path):
         study = studies.get((row["dataset"], row["model"]))
         if study and (row["stage"] == "trial" or int(row["seed"]) in seeds):

@@ -225,3 +225,17 @@ def test_a_search_key_the_model_does_not_read_is_refused(fixed_settings, workdir
             spaces_dir=spaces,
         )
     assert not (workdir / "bench.csv").exists()
+
+
+def test_a_csv_of_another_table_is_refused_as_out(fixed_settings, workdir):
+    (workdir / "bench.csv").write_text("dataset,model,seed\nml-slice,IDSASRec,7\n")
+    with pytest.raises(AlphaFuseError, match="holds no benchmark"):
+        benchmark(
+            [SLICE],
+            ["IDSASRec"],
+            trials=2,
+            seeds=[7],
+            config_files=fixed_settings,
+            out=workdir / "bench",
+        )
+    assert (workdir / "bench.csv").read_text() == "dataset,model,seed\nml-slice,IDSASRec,7\n"
