@@ -197,16 +197,23 @@ def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_teste
     assert again[-1]["best_valid_score"] == lost["best_valid_score"]
 
 
-def test_a_model_without_a_space_is_refused_before_any_training(fixed_settings, workdir, capsys):
-    with pytest.raises(AlphaFuseError, match=r"no search space for SASRec: write SASRec\.hyper"):
+def _refused(fixed_settings, workdir, models, message, **options):
+    """The benchmark stops with ``message`` before any training."""
+    with pytest.raises(AlphaFuseError, match=message):
         benchmark(
             [SLICE],
-            ["IDSASRec", "SASRec"],
+            models,
             trials=2,
             seeds=[7],
             config_files=fixed_settings,
             out=workdir / "bench",
+            **options,
         )
+
+
+def test_a_model_without_a_space_is_refused_before_any_training(fixed_settings, workdir):
+    message = r"no search space for SASRec: write SASRec\.hyper"
+    _refused(fixed_settings, workdir, ["IDSASRec", "SASRec"], message)
     assert not (workdir / "bench.csv").exists()
 
 
@@ -214,28 +221,12 @@ def test_a_search_key_the_model_does_not_read_is_refused(fixed_settings, workdir
     spaces = workdir / "spaces"
     spaces.mkdir()
     (spaces / "IDSASRec.hyper").write_text("learnin_rate choice [0.001,0.003]\n")
-    with pytest.raises(AlphaFuseError, match="searches learnin_rate, which IDSASRec does not read"):
-        benchmark(
-            [SLICE],
-            ["IDSASRec"],
-            trials=2,
-            seeds=[7],
-            config_files=fixed_settings,
-            out=workdir / "bench",
-            spaces_dir=spaces,
-        )
+    message = "searches learnin_rate, which IDSASRec does not read"
+    _refused(fixed_settings, workdir, ["IDSASRec"], message, spaces_dir=spaces)
     assert not (workdir / "bench.csv").exists()
 
 
 def test_a_csv_of_another_table_is_refused_as_out(fixed_settings, workdir):
     (workdir / "bench.csv").write_text("dataset,model,seed\nml-slice,IDSASRec,7\n")
-    with pytest.raises(AlphaFuseError, match="holds no benchmark"):
-        benchmark(
-            [SLICE],
-            ["IDSASRec"],
-            trials=2,
-            seeds=[7],
-            config_files=fixed_settings,
-            out=workdir / "bench",
-        )
+    _refused(fixed_settings, workdir, ["IDSASRec"], "holds no benchmark")
     assert (workdir / "bench.csv").read_text() == "dataset,model,seed\nml-slice,IDSASRec,7\n"
