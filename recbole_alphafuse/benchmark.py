@@ -13,7 +13,11 @@ For each dataset and model:
    hyperopt's TPE otherwise: the first trial at the model's defaults (where they lie in the
    space), random draws up to a third of the trials, then TPE's proposals. A trial trains with early
    stopping on ``valid_metric`` and is never tested.
-2. **Selection** by the best validation score of the search alone (the first trial wins a tie).
+2. **Selection** on validation alone, over seeds: the ``--finalists`` best trials of the
+   search are trained again at the other seeds, and the one with the best mean validation score
+   over all seeds is chosen (a tie goes to the better search score). One seed's validation is
+   noisy on a small dataset: its single best trial is often a lucky run that the other seeds
+   do not repeat. ``--finalists 1`` chooses the search's best trial alone.
 3. **Test.** The chosen setting is trained at every seed and tested at its best validation
    epoch; with ``--defaults`` the model's defaults are too, which gives the gain from tuning.
 
@@ -66,6 +70,7 @@ RUN_FIELDS = [
     "test_seconds",
 ]
 BENCHMARK_FIELDS = ["stage", "trial", "setting", *RUN_FIELDS, "error"]
+TESTED = ("tuned", "default")  # the stages after the selection; trials and finalists never are
 
 
 def machine():
@@ -220,12 +225,13 @@ def plot_bars(datasets, labels, series, metric, path):
 
 
 class Study:
-    """The search and the seed runs of one model on one dataset."""
+    """The search, the finalists' runs and the seed runs of one model on one dataset."""
 
-    def __init__(self, dataset, model, space_file, trials, seeds, defaults, config):
+    def __init__(self, dataset, model, space_file, trials, seeds, defaults, config, finalists=3):
         self.dataset, self.model, self.space_file = dataset, model, space_file
         self.space = read_search_space(space_file)
         self.seeds, self.defaults = seeds, defaults
+        self.n_finalists = finalists if len(seeds) > 1 else 1
         self.bigger = config["valid_metric_bigger"]
         combinations = grid(self.space)
         self.grid = combinations if combinations and len(combinations) <= trials else None
@@ -236,8 +242,9 @@ class Study:
         self.start = start if contains(self.space, start) else None
         self.n_startup = max(1, trials // 3)
         self.finished = {}  # trial number -> its CSV row
+        self.finalist_runs = {}  # (setting text, seed) -> CSV row of a finalist's other seed
         self.tested = []  # CSV rows of the tuned and default runs
-        self.started = set()  # trial numbers and (stage, seed) handed out, not yet finished
+        self.started = set()  # trial numbers and (stage, ..., seed) handed out, not finished
         self.proposed = {}  # trial number -> the setting handed out
 
     @property
@@ -251,6 +258,10 @@ class Study:
             self.started.discard(number)
             if number < self.trials:
                 self.finished[number] = row
+        elif row["stage"] == "finalist":
+            key = (row["setting"], int(row["seed"]))
+            self.started.discard(("finalist", *key))
+            self.finalist_runs[key] = row
         else:
             self.started.discard((row["stage"], int(row["seed"])))
             self.tested.append(row)
@@ -277,13 +288,47 @@ class Study:
         score = float(row["best_valid_score"])
         return -score if self.bigger else score
 
+    def finalists(self):
+        """Trial numbers of the best distinct settings of a finished search, best first; None
+        while the search runs."""
+        if len(self.finished) < self.trials:
+            return None
+        scored = sorted(
+            (loss, n) for n, row in self.finished.items() if (loss := self._loss(row)) is not None
+        )
+        numbers, settings = [], set()
+        for _, number in scored:
+            if self.finished[number]["setting"] not in settings:
+                settings.add(self.finished[number]["setting"])
+                numbers.append(number)
+        return numbers[: self.n_finalists]
+
+    def finalist_rows(self, number):
+        """Trial ``number``'s runs at every seed (None where one has not finished)."""
+        trial = self.finished[number]
+        others = [self.finalist_runs.get((trial["setting"], seed)) for seed in self.seeds[1:]]
+        return [trial, *others]
+
     def chosen(self):
-        """(trial number, setting) of the best validation score, once the search is over."""
-        scored = [(self._loss(row), n) for n, row in self.finished.items()]
-        scored = [(loss, n) for loss, n in scored if loss is not None]
-        if len(self.finished) < self.trials or not scored:
+        """(trial number, setting) of the finalist with the best mean validation score over the
+        seeds, once every finalist has run at every seed; (None, None) before that."""
+        finalists = self.finalists()
+        if not finalists:
             return None, None
-        number = min(scored)[1]
+        if len(finalists) == 1:
+            number = finalists[0]
+        else:
+            scored = []
+            for rank, number in enumerate(finalists):
+                rows = self.finalist_rows(number)
+                if None in rows:
+                    return None, None
+                losses = [self._loss(row) for row in rows]
+                if None not in losses:  # a finalist that failed at a seed is out
+                    scored.append((statistics.mean(losses), rank, number))
+            if not scored:
+                return None, None
+            number = min(scored)[2]
         return number, read_setting(self.finished[number]["setting"])
 
     def next_task(self):
@@ -301,6 +346,14 @@ class Study:
             self.started.add(number)
             self.proposed[number] = setting
             return "trial", number, self.seeds[0], setting
+        finalists = self.finalists() or []
+        for number in finalists if len(finalists) > 1 else []:
+            text = self.finished[number]["setting"]
+            for seed in self.seeds[1:]:
+                key = (text, seed)
+                if key not in self.finalist_runs and ("finalist", *key) not in self.started:
+                    self.started.add(("finalist", *key))
+                    return "finalist", number, seed, read_setting(text)
         setting = self.chosen()[1]
         stages = (["tuned"] if setting is not None else []) + (["default"] if self.defaults else [])
         for stage in stages:
@@ -327,23 +380,46 @@ class Study:
         untried = [c for c in grid(self.space) or [] if setting_text(c) not in tried]
         return random.Random(number).choice(untried) if untried else setting
 
+    def planned(self):
+        """Trainings of the whole study: trials, finalists' other seeds, tuned and defaults."""
+        finalists = min(self.n_finalists, self.trials)
+        finalist_runs = finalists * (len(self.seeds) - 1) if finalists > 1 else 0
+        return self.trials + finalist_runs + len(self.seeds) * (1 + self.defaults)
+
     def remaining(self):
-        """Trainings left to run (the tuned ones counted until a failed search rules them out)."""
-        searching = len(self.finished) < self.trials
-        tuned = len(self.seeds) if searching or self.chosen()[1] is not None else 0
-        tested = tuned + (len(self.seeds) if self.defaults else 0)
-        done = len(self.runs("tuned")) + len(self.runs("default"))
-        return self.trials - len(self.finished) + tested - done
+        """Trainings left to run (the later stages counted until a failed search rules them
+        out)."""
+        finalists = self.finalists()
+        if finalists is None:
+            planned = self.planned()
+        else:
+            seeds = len(self.seeds) - 1 if len(finalists) > 1 else 0
+            ruled_out = not finalists or (
+                self.chosen()[1] is None
+                and all(None not in self.finalist_rows(n) for n in finalists)
+            )
+            tuned = 0 if ruled_out else len(self.seeds)
+            planned = self.trials + len(finalists) * seeds + tuned
+            planned += len(self.seeds) if self.defaults else 0
+        done = len(self.finished) + len(self.runs("tuned")) + len(self.runs("default"))
+        done += sum(
+            1
+            for n in finalists or []
+            if len(finalists) > 1
+            for row in self.finalist_rows(n)[1:]
+            if row is not None
+        )
+        return planned - done
 
 
 def _run_task(dataset, model, stage, seed, setting, config_files):
-    """A worker's training; a failed trial (diverged, a setting the model refuses) is a row
+    """A worker's training, tested in the stages after the selection only; a failed trial (diverged, a setting the model refuses) is a row
     with its error, so the search goes on."""
     row = {"stage": stage, "setting": setting_text(setting)}
     try:
         return {
             **row,
-            **train_and_test(dataset, model, seed, config_files, setting, stage != "trial"),
+            **train_and_test(dataset, model, seed, config_files, setting, test=stage in TESTED),
         }
     except Exception as error:  # any failure of one training is recorded, not fatal
         message = str(error).strip().splitlines()
@@ -403,14 +479,17 @@ def benchmark(
     reference=None,
     command=None,
     table_only=False,
+    finalists=3,
 ):
     """Tune, select on validation, test over seeds; write OUT.csv, OUT.md and OUT.png
     (``table_only``: the table and plot of what OUT.csv holds, with no training).
 
     Returns ``{(dataset, model): Study}``.
     """
-    if trials < 1 or jobs < 1 or not seeds:
-        raise AlphaFuseError("--trials and --jobs must be at least 1, and --seeds name one seed.")
+    if trials < 1 or jobs < 1 or finalists < 1 or not seeds:
+        raise AlphaFuseError(
+            "--trials, --finalists and --jobs must be at least 1, and --seeds name one seed."
+        )
     if len(set(models)) != len(models) or len(set(datasets)) != len(datasets):
         raise AlphaFuseError("--models and --datasets must not repeat a name.")
     metrics = metrics or ["ndcg@10", "hit@10", "mrr@10"]
@@ -423,7 +502,7 @@ def benchmark(
         for model in models:
             config = check_study(dataset, model, spaces[model], config_files)
             studies[dataset, model] = Study(
-                dataset, model, spaces[model], trials, seeds, defaults, config
+                dataset, model, spaces[model], trials, seeds, defaults, config, finalists
             )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -500,11 +579,10 @@ def _run_all(studies, jobs, threads, config_files, csv_path, write_table):
                     finished_here += 1
                     left = sum(s.remaining() for s in studies.values())
                     pace = (time.perf_counter() - started_at) / finished_here
-                    what = (
-                        f"trial {number}"
-                        if number is not None
-                        else f"{row['stage']} seed {row['seed']}"
-                    )
+                    what = {
+                        "trial": f"trial {number}",
+                        "finalist": f"finalist trial {number} seed {row['seed']}",
+                    }.get(row["stage"], f"{row['stage']} seed {row['seed']}")
                     outcome = row.get("error") or f"valid {row['best_valid_score']}"
                     print(
                         f"{study.dataset} {study.model} {what}: {outcome} "
@@ -525,8 +603,7 @@ def _print_plan(studies, seeds, defaults, jobs, csv_path):
     total = 0
     for study in studies.values():
         keys = ", ".join(f"{name} ({kind})" for name, (kind, _) in study.space.items())
-        runs = study.trials + len(seeds) * (1 + defaults)
-        total += runs
+        total += study.planned()
         start = (
             ""
             if study.grid
@@ -536,7 +613,13 @@ def _print_plan(studies, seeds, defaults, jobs, csv_path):
         )
         print(
             f"  {study.dataset} {study.model}: {study.trials} trials ({study.search}{start}) of "
-            f"{study.space_file} [{keys}], then {len(seeds)} seeds"
+            f"{study.space_file} [{keys}], "
+            + (
+                f"the best {study.n_finalists} again at the other seeds, "
+                if study.n_finalists > 1
+                else ""
+            )
+            + f"then {len(seeds)} seeds"
             + (" tuned and at the defaults" if defaults else "")
         )
     left = sum(study.remaining() for study in studies.values())
@@ -558,16 +641,23 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
     """The markdown table: tuned test metrics over seeds, relative to ``reference``, with the
     trials, the chosen setting and (where run) the defaults and the gain from tuning."""
     first = metrics[0]
+    finalists = next(iter(studies.values())).n_finalists
     tuned, default = _summaries(studies, "tuned", first), _summaries(studies, "default", first)
     lines = [
         f"Command: `{command}`" if command else "",
         f"Machine: {machine()}.",
         f"Config files: {', '.join(config_files) if config_files else 'none (the defaults)'}.",
         (
-            f"Each model: its trials at seed {seeds[0]}, selected by the validation score alone "
-            f"(no trial is tested); then the chosen setting trained and tested at seeds "
-            f"{', '.join(map(str, seeds))}: test metrics at the best validation epoch, mean ± "
-            "standard deviation over seeds."
+            f"Each model: its trials at seed {seeds[0]}; "
+            + (
+                f"its best {finalists} trials (finalists) trained again at the other seeds; the "
+                "setting with the best mean validation score chosen"
+                if finalists > 1
+                else "the setting with the best validation score chosen"
+            )
+            + f" (no trial or finalist is tested); then the chosen setting trained and tested at "
+            f"seeds {', '.join(map(str, seeds))}: test metrics at the best validation epoch, mean "
+            "± standard deviation over seeds."
         ),
     ]
     for dataset in datasets:
@@ -575,7 +665,7 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             "",
             f"### {dataset} ({protocols[dataset]})",
             "",
-            "| model | trials | best valid | valid over seeds, tuned / defaults | "
+            "| model | trials | chosen trial's valid | valid over seeds, tuned / defaults | "
             + " | ".join(metrics)
             + f" | vs {reference} | defaults {first} | gain from tuning | chosen setting |",
             "|---|---|---|---|" + "---|" * (len(metrics) + 4),
@@ -600,8 +690,10 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
                 for stage in ("tuned", "default")
             ]
             valid = " / ".join(f"{v[0]:.4f}" if v else "-" for v in valid)
+            finalists_run = f" + {study.n_finalists} finalists" if study.n_finalists > 1 else ""
             lines.append(
-                f"| {model} | {len(study.finished)}/{study.trials} {study.search} | {best} | "
+                f"| {model} | {len(study.finished)}/{study.trials} {study.search}{finalists_run} "
+                f"| {best} | "
                 f"{valid} | "
                 + " | ".join(cells)
                 + f" | {versus} | {f'{base[0]:.4f} ± {base[1]:.4f}' if base else '-'} | {gain} | "
@@ -622,6 +714,12 @@ def benchmark_command(argv=None, prog=None):
     parser.add_argument("--models", nargs="+", required=True, help="Name or Name:key=value,...")
     parser.add_argument("--trials", type=int, default=12, help="search trainings per model")
     parser.add_argument("--seeds", nargs="+", type=int, default=[2020, 2021, 2022])
+    parser.add_argument(
+        "--finalists",
+        type=int,
+        default=3,
+        help="best trials trained again at the other seeds, chosen by mean validation",
+    )
     parser.add_argument("--config_files", nargs="*", default=[], help="fixed settings (yaml)")
     parser.add_argument("--defaults", action="store_true", help="test the defaults too")
     parser.add_argument("--spaces", default=None, help="folder of <Model>.hyper files first")
@@ -656,6 +754,7 @@ def benchmark_command(argv=None, prog=None):
             reference=args.reference,
             command=command,
             table_only=args.table_only,
+            finalists=args.finalists,
         )
     except AlphaFuseError as error:
         sys.exit(f"error: {error}")

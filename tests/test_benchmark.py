@@ -96,6 +96,46 @@ def test_tpe_does_not_propose_a_setting_twice(tmp_path):
     assert study.chosen()[1] == {"a": 4}
 
 
+def _finished(study, stage, setting, seed, score, number=""):
+    row = {"stage": stage, "trial": str(number), "setting": setting_text(setting)}
+    row |= {"seed": str(seed), "best_valid_score": "" if score is None else str(score)}
+    study.add({**row, "error": "RuntimeError: diverged" if score is None else ""})
+
+
+def test_the_finalists_run_at_the_other_seeds_and_the_best_mean_validation_wins(tmp_path):
+    path = tmp_path / "M.hyper"
+    path.write_text("a choice [0,1,2,3,4]\n")
+    config = {"valid_metric_bigger": True, "a": 0}
+    study = Study("D", "M", path, trials=5, seeds=[1, 2, 3], defaults=False, config=config)
+    scores = [0.10, 0.30, 0.25, 0.05, 0.20]  # a = 1 is the search's best
+    for a, score in enumerate(scores):
+        assert study.next_task() == ("trial", a, 1, {"a": a})
+        _finished(study, "trial", {"a": a}, 1, score, a)
+    assert study.chosen() == (None, None)  # not before the finalists have run
+    tasks = [study.next_task() for _ in range(6)]
+    assert {(stage, number, seed) for stage, number, seed, _ in tasks} == {
+        ("finalist", number, seed) for number in (1, 2, 4) for seed in (2, 3)
+    }
+    assert all(setting == {"a": number} for _, number, _, setting in tasks)
+    assert study.next_task() is None and study.remaining() == 6 + 3
+    # a = 1 was lucky at seed 1; a = 4 fails at seed 2 and is out, whatever its other scores.
+    later = {1: [0.10, 0.10], 2: [0.24, 0.26], 4: [None, 0.90]}
+    for a, (second, third) in later.items():
+        _finished(study, "finalist", {"a": a}, 2, second, a)
+        if a != 4:
+            assert study.chosen() == (None, None)
+        _finished(study, "finalist", {"a": a}, 3, third, a)
+    assert study.chosen() == (2, {"a": 2})
+    assert study.remaining() == 3
+    assert study.next_task() == ("tuned", None, 1, {"a": 2})
+    one = Study(
+        "D", "M", path, trials=5, seeds=[1, 2, 3], defaults=False, config=config, finalists=1
+    )
+    for a, score in enumerate(scores):
+        _finished(one, "trial", {"a": a}, 1, score, a)
+    assert one.chosen() == (1, {"a": 1}) and one.next_task()[0] == "tuned"
+
+
 def test_model_overrides_read_numbers_in_any_notation():
     assert parse_model("AlphaFuseSASRec:weight_decay=1e-6,cover=True,id_init=zeros") == (
         "AlphaFuseSASRec",
@@ -135,7 +175,7 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_tested(
+def test_the_chosen_setting_is_the_best_mean_on_validation_and_no_search_run_is_tested(
     fixed_settings, workdir
 ):
     spaces = workdir / "spaces"
@@ -153,6 +193,7 @@ def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_teste
         spaces_dir=spaces,
         defaults=True,
         metrics=["ndcg@10"],
+        finalists=2,
     )
     studies = search(jobs=2)
     rows = _rows(workdir / "bench.csv")
@@ -163,21 +204,32 @@ def test_the_chosen_setting_is_the_best_on_validation_and_trials_are_never_teste
         0.003,
         0.01,
     ]
+    finalists = {r["setting"]: r for r in rows if r["stage"] == "finalist"}
     assert all(r["ndcg@10"] == "" and r["test_seconds"] == "" for r in trials)
-    best = max(trials, key=lambda r: float(r["best_valid_score"]))
+    assert all(r["ndcg@10"] == "" and r["seed"] == "8" for r in finalists.values())
+    # The 2 best trials are the finalists; the best mean validation over seeds 7 and 8 wins.
+    top = sorted(trials, key=lambda r: -float(r["best_valid_score"]))[:2]
+    assert set(finalists) == {r["setting"] for r in top}
+    best = max(
+        top,
+        key=lambda r: (
+            float(r["best_valid_score"]) + float(finalists[r["setting"]]["best_valid_score"])
+        ),
+    )
     number, setting = studies[SLICE, "IDSASRec"].chosen()
     assert setting == json.loads(best["setting"]) and number == int(best["trial"])
     tuned = {int(r["seed"]): r for r in rows if r["stage"] == "tuned"}
     assert set(tuned) == {7, 8}
     assert all(json.loads(r["setting"]) == setting and r["ndcg@10"] != "" for r in tuned.values())
-    # The search ran at the first seed: the chosen trial and its seed-7 rerun are the same run.
+    # The search ran at the first seed, the finalists at the second: the tuned runs repeat them.
     assert tuned[7]["best_valid_score"] == best["best_valid_score"]
+    assert tuned[8]["best_valid_score"] == finalists[best["setting"]]["best_valid_score"]
     defaults = [r for r in rows if r["stage"] == "default"]
     assert sorted(int(r["seed"]) for r in defaults) == [7, 8]
     assert all(r["setting"] == "{}" for r in defaults)
     table = (workdir / "bench.md").read_text()
     row = next(line for line in table.splitlines() if line.startswith("| IDSASRec |"))
-    assert row.startswith("| IDSASRec | 3/3 grid |") and '{"learning_rate": ' in row
+    assert row.startswith("| IDSASRec | 3/3 grid + 2 finalists |") and '{"learning_rate": ' in row
     assert "%" in row.split("|")[-3]  # the gain from tuning over the defaults
     tuned_valid = sum(float(r["best_valid_score"]) for r in tuned.values()) / 2
     assert row.split("|")[4].strip().startswith(f"{tuned_valid:.4f} / ")
