@@ -266,8 +266,9 @@ class Study:
             self.started.discard((row["stage"], int(row["seed"])))
             self.tested.append(row)
 
-    def runs(self, stage):
-        """{seed: row} of the tested runs of ``stage``: the chosen setting's for 'tuned'."""
+    def runs(self, stage, failed=False):
+        """{seed: row} of the tested runs of ``stage``: the chosen setting's for 'tuned'; those
+        that failed too with ``failed`` (a failure is recorded once, not retried)."""
         wanted = None
         if stage == "tuned":
             setting = self.chosen()[1]
@@ -277,7 +278,7 @@ class Study:
         rows = {}
         for row in self.tested:
             seed = int(row["seed"])
-            if row["stage"] == stage and seed in self.seeds and not row.get("error"):
+            if row["stage"] == stage and seed in self.seeds and (failed or not row.get("error")):
                 if stage == "default" or row["setting"] == wanted:
                     rows[seed] = row
         return rows
@@ -357,7 +358,7 @@ class Study:
         setting = self.chosen()[1]
         stages = (["tuned"] if setting is not None else []) + (["default"] if self.defaults else [])
         for stage in stages:
-            done = self.runs(stage)
+            done = self.runs(stage, failed=True)
             for seed in self.seeds:
                 if seed not in done and (stage, seed) not in self.started:
                     self.started.add((stage, seed))
@@ -401,7 +402,7 @@ class Study:
             tuned = 0 if ruled_out else len(self.seeds)
             planned = self.trials + len(finalists) * seeds + tuned
             planned += len(self.seeds) if self.defaults else 0
-        done = len(self.finished) + len(self.runs("tuned")) + len(self.runs("default"))
+        done = len(self.finished) + len(self.runs("tuned", True)) + len(self.runs("default", True))
         done += sum(
             1
             for n in finalists or []

@@ -128,6 +128,8 @@ def test_the_finalists_run_at_the_other_seeds_and_the_best_mean_validation_wins(
     assert study.chosen() == (2, {"a": 2})
     assert study.remaining() == 3
     assert study.next_task() == ("tuned", None, 1, {"a": 2})
+    _finished(study, "tuned", {"a": 2}, 1, None)  # a failure is recorded once, not retried
+    assert study.next_task()[:3] == ("tuned", None, 2) and study.remaining() == 2
     one = Study(
         "D", "M", path, trials=5, seeds=[1, 2, 3], defaults=False, config=config, finalists=1
     )
