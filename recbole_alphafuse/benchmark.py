@@ -270,6 +270,8 @@ class Study:
         """{seed: row} of the tested runs of ``stage``: the chosen setting's for 'tuned'; those
         that failed too with ``failed`` (a failure is recorded once, not retried)."""
         wanted = None
+        if stage == "tuned" and self.tuned_are_defaults():
+            return self.runs("default", failed)
         if stage == "tuned":
             setting = self.chosen()[1]
             if setting is None:
@@ -282,6 +284,12 @@ class Study:
                 if stage == "default" or row["setting"] == wanted:
                     rows[seed] = row
         return rows
+
+    def tuned_are_defaults(self):
+        """Whether the chosen setting is the model's defaults, which ``defaults`` runs anyway:
+        the same trainings, so they are not run twice."""
+        setting = self.chosen()[1]
+        return self.defaults and setting is not None and setting == self.start
 
     def _loss(self, row):
         if row.get("error") or row["best_valid_score"] in (None, ""):
@@ -356,7 +364,8 @@ class Study:
                     self.started.add(("finalist", *key))
                     return "finalist", number, seed, read_setting(text)
         setting = self.chosen()[1]
-        stages = (["tuned"] if setting is not None else []) + (["default"] if self.defaults else [])
+        tuned = setting is not None and not self.tuned_are_defaults()
+        stages = (["tuned"] if tuned else []) + (["default"] if self.defaults else [])
         for stage in stages:
             done = self.runs(stage, failed=True)
             for seed in self.seeds:
@@ -399,10 +408,11 @@ class Study:
                 self.chosen()[1] is None
                 and all(None not in self.finalist_rows(n) for n in finalists)
             )
-            tuned = 0 if ruled_out else len(self.seeds)
+            tuned = 0 if ruled_out or self.tuned_are_defaults() else len(self.seeds)
             planned = self.trials + len(finalists) * seeds + tuned
             planned += len(self.seeds) if self.defaults else 0
-        done = len(self.finished) + len(self.runs("tuned", True)) + len(self.runs("default", True))
+        done = len(self.finished) + len(self.runs("default", True))
+        done += 0 if self.tuned_are_defaults() else len(self.runs("tuned", True))
         done += sum(
             1
             for n in finalists or []
@@ -414,8 +424,8 @@ class Study:
 
 
 def _run_task(dataset, model, stage, seed, setting, config_files):
-    """A worker's training, tested in the stages after the selection only; a failed trial (diverged, a setting the model refuses) is a row
-    with its error, so the search goes on."""
+    """A worker's training, tested in the stages after the selection only; a failed trial
+    (diverged, a setting the model refuses) is a row with its error, so the search goes on."""
     row = {"stage": stage, "setting": setting_text(setting)}
     try:
         return {

@@ -138,6 +138,26 @@ def test_the_finalists_run_at_the_other_seeds_and_the_best_mean_validation_wins(
     assert one.chosen() == (1, {"a": 1}) and one.next_task()[0] == "tuned"
 
 
+def test_defaults_that_win_are_not_trained_twice(tmp_path):
+    path = tmp_path / "M.hyper"
+    path.write_text("a choice [0,1,2]\n")
+    config = {"valid_metric_bigger": True, "a": 0}
+    study = Study("D", "M", path, trials=3, seeds=[1, 2], defaults=True, config=config)
+    for a, score in enumerate([0.3, 0.1, 0.2]):
+        _finished(study, "trial", {"a": a}, 1, score, a)
+    for a, score in [(0, 0.3), (1, 0.1), (2, 0.1)]:
+        _finished(study, "finalist", {"a": a}, 2, score, a)
+    assert study.chosen() == (0, {"a": 0}) and study.remaining() == 2
+    assert [study.next_task() for _ in range(3)] == [
+        ("default", None, 1, {}),
+        ("default", None, 2, {}),
+        None,
+    ]
+    _finished(study, "default", {}, 1, 0.3)
+    _finished(study, "default", {}, 2, 0.25)
+    assert study.runs("tuned") == study.runs("default") and study.remaining() == 0
+
+
 def test_model_overrides_read_numbers_in_any_notation():
     assert parse_model("AlphaFuseSASRec:weight_decay=1e-6,cover=True,id_init=zeros") == (
         "AlphaFuseSASRec",
