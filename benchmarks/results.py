@@ -19,10 +19,9 @@ cores / N threads.
 """
 
 import argparse
-import multiprocessing
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,13 +30,13 @@ from benchmarks.report import write_report
 from recbole_alphafuse.benchmark import (
     RUN_FIELDS,
     append_run,
-    limit_threads,
     machine,
     mean_and_spread,
     plot_bars,
     protocol,
     read_runs,
     train_and_test,
+    worker_pool,
 )
 
 
@@ -120,12 +119,7 @@ def main():
     ]
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     print(f"{len(todo)} runs to do ({len(done)} already in {csv_path}), {args.jobs} at a time")
-    with ProcessPoolExecutor(
-        args.jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=limit_threads,
-        initargs=(threads,),
-    ) as pool:
+    with worker_pool(args.jobs, threads) as pool:
         futures = {pool.submit(train_and_test, *task, config_files): task for task in todo}
         for future in as_completed(futures):
             row = future.result()

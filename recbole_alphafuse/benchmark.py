@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -102,6 +103,33 @@ def protocol(dataset, config_files):
 
 def limit_threads(threads):
     torch.set_num_threads(threads)
+
+
+def _stop(number, frame):
+    sys.exit(f"stopped by signal {number}")
+
+
+@contextmanager
+def worker_pool(jobs, threads):
+    """``jobs`` training processes of ``threads`` threads each. An interruption (Ctrl-C, a
+    SIGTERM) stops the trainings in flight too, not only this process; what finished is kept
+    by the caller for a rerun."""
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with ProcessPoolExecutor(
+            jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=limit_threads,
+            initargs=(threads,),
+        ) as pool:
+            try:
+                yield pool
+            except BaseException:
+                for child in multiprocessing.active_children():
+                    child.terminate()
+                raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def train_and_test(dataset, model, seed, config_files, setting=None, test=True):
@@ -555,58 +583,46 @@ def _run_all(studies, jobs, threads, config_files, csv_path, write_table):
     """Train what the studies ask for, ``jobs`` at a time, appending each row to the CSV and
     rewriting the table as it finishes (an interrupted benchmark keeps both up to date)."""
     started_at, finished_here = time.perf_counter(), 0
-    with ProcessPoolExecutor(
-        jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=limit_threads,
-        initargs=(threads,),
-    ) as pool:
+    with worker_pool(jobs, threads) as pool:
         running = {}
-        try:
-            while True:
-                for study in studies.values():
-                    while len(running) < jobs and (task := study.next_task()):
-                        stage, number, seed, setting = task
-                        future = pool.submit(
-                            _run_task,
-                            study.dataset,
-                            study.model,
-                            stage,
-                            seed,
-                            setting,
-                            config_files,
-                        )
-                        running[future] = (study, number)
-                if not running:
-                    return
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    study, number = running.pop(future)
-                    row = {**future.result(), "trial": "" if number is None else number}
-                    fields = BENCHMARK_FIELDS + sorted(set(row) - set(BENCHMARK_FIELDS))
-                    append_run(csv_path, row, fields)
-                    study.add({k: "" if v is None else str(v) for k, v in row.items()})
-                    write_table()
-                    finished_here += 1
-                    left = sum(s.remaining() for s in studies.values())
-                    pace = (time.perf_counter() - started_at) / finished_here
-                    what = {
-                        "trial": f"trial {number}",
-                        "finalist": f"finalist trial {number} seed {row['seed']}",
-                    }.get(row["stage"], f"{row['stage']} seed {row['seed']}")
-                    outcome = row.get("error") or f"valid {row['best_valid_score']}"
-                    print(
-                        f"{study.dataset} {study.model} {what}: {outcome} "
-                        f"({row.get('seconds', '-')} s); {left} runs left, about "
-                        f"{left * pace / 60:.0f} min at this pace",
-                        flush=True,
+        while True:
+            for study in studies.values():
+                while len(running) < jobs and (task := study.next_task()):
+                    stage, number, seed, setting = task
+                    future = pool.submit(
+                        _run_task,
+                        study.dataset,
+                        study.model,
+                        stage,
+                        seed,
+                        setting,
+                        config_files,
                     )
-        except BaseException:
-            # Interrupted (Ctrl-C, a kill): stop the trainings in flight too, not only this
-            # process; the CSV keeps every finished one for the rerun.
-            for child in multiprocessing.active_children():
-                child.terminate()
-            raise
+                    running[future] = (study, number)
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                study, number = running.pop(future)
+                row = {**future.result(), "trial": "" if number is None else number}
+                fields = BENCHMARK_FIELDS + sorted(set(row) - set(BENCHMARK_FIELDS))
+                append_run(csv_path, row, fields)
+                study.add({k: "" if v is None else str(v) for k, v in row.items()})
+                write_table()
+                finished_here += 1
+                left = sum(s.remaining() for s in studies.values())
+                pace = (time.perf_counter() - started_at) / finished_here
+                what = {
+                    "trial": f"trial {number}",
+                    "finalist": f"finalist trial {number} seed {row['seed']}",
+                }.get(row["stage"], f"{row['stage']} seed {row['seed']}")
+                outcome = row.get("error") or f"valid {row['best_valid_score']}"
+                print(
+                    f"{study.dataset} {study.model} {what}: {outcome} "
+                    f"({row.get('seconds', '-')} s); {left} runs left, about "
+                    f"{left * pace / 60:.0f} min at this pace",
+                    flush=True,
+                )
 
 
 def _print_plan(studies, seeds, defaults, jobs, csv_path):
@@ -748,7 +764,6 @@ def benchmark_command(argv=None, prog=None):
     command = " ".join([prog or "python -m recbole_alphafuse benchmark", *flags])
     # RecBole's Config reads sys.argv: the workers must not see the flags above as settings.
     sys.argv = sys.argv[:1]
-    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(f"stopped by signal {number}"))
     try:
         benchmark(
             args.datasets,

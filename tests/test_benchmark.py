@@ -2,6 +2,10 @@
 
 import csv
 import json
+import multiprocessing
+import os
+import signal
+import time
 from functools import partial
 
 import pytest
@@ -9,7 +13,7 @@ import yaml
 from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
-from recbole_alphafuse.benchmark import Study, benchmark, parse_model
+from recbole_alphafuse.benchmark import Study, benchmark, parse_model, worker_pool
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.registry import plugin_models
 from recbole_alphafuse.search_space import (
@@ -156,6 +160,24 @@ def test_defaults_that_win_are_not_trained_twice(tmp_path):
     _finished(study, "default", {}, 1, 0.3)
     _finished(study, "default", {}, 2, 0.25)
     assert study.runs("tuned") == study.runs("default") and study.remaining() == 0
+
+
+def test_a_sigterm_stops_the_trainings_in_flight_and_no_orphan_is_left():
+    before = signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    with pytest.raises(SystemExit, match="stopped by signal"):
+        with worker_pool(jobs=1, threads=1) as pool:
+            running = pool.submit(time.sleep, 300)
+            while not running.running():
+                time.sleep(0.1)
+            workers = multiprocessing.active_children()
+            assert workers
+            os.kill(os.getpid(), signal.SIGTERM)
+            running.result()
+    # Left to the pool's shutdown, the 300 s training would have been waited for.
+    assert time.monotonic() - started < 150
+    assert not any(worker.is_alive() for worker in workers)
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_model_overrides_read_numbers_in_any_notation():
