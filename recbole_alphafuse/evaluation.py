@@ -11,6 +11,11 @@ such as ``tail_item/ndcg@10``:
 
 Every example has one target, so ``hit``, ``recall``, ``ndcg``, ``mrr`` and ``precision`` follow
 from the target's position in the same top-k list that RecBole's evaluator ranks.
+
+It also adds the standard error of each overall metric over the evaluated examples, under keys
+such as ``stderr/ndcg@10`` (their standard deviation / sqrt(n)): about how far the metric would
+move on another sample of as many users. A difference between two models well inside it is not
+a finding, however many seeds it is averaged over.
 """
 
 import numpy as np
@@ -33,8 +38,9 @@ def target_ranks(scores, targets, depth):
     return torch.where(found.any(-1), found.int().argmax(-1), depth)
 
 
-def single_target_metrics(ranks, metrics, topk):
-    """RecBole's value of each metric@k for examples with one target at 0-based ``ranks``."""
+def per_example_metrics(ranks, metrics, topk):
+    """Each example's value of each metric@k, for examples with one target at 0-based
+    ``ranks``: RecBole's metrics are their means."""
     ranks = np.asarray(ranks, dtype=np.float64)
     values = {}
     for k in topk:
@@ -47,8 +53,26 @@ def single_target_metrics(ranks, metrics, topk):
             "mrr": np.where(hit, 1.0 / (ranks + 1.0), 0.0),
         }
         for metric in metrics:
-            values[f"{metric}@{k}"] = float(per_metric[metric].mean())
+            values[f"{metric}@{k}"] = per_metric[metric]
     return values
+
+
+def single_target_metrics(ranks, metrics, topk):
+    """RecBole's value of each metric@k for examples with one target at 0-based ``ranks``."""
+    return {
+        name: float(values.mean())
+        for name, values in per_example_metrics(ranks, metrics, topk).items()
+    }
+
+
+def standard_errors(ranks, metrics, topk):
+    """The standard error of each metric@k's mean over the examples (``stderr/<metric>@k``)."""
+    return {
+        f"stderr/{name}": float(values.std(ddof=1) / np.sqrt(len(values)))
+        if len(values) > 1
+        else 0.0
+        for name, values in per_example_metrics(ranks, metrics, topk).items()
+    }
 
 
 def tail_items(item_popularity, ratio=0.8, threshold=None):
@@ -105,7 +129,10 @@ class GroupCollector:
 
     def result(self):
         ranks, tail_item, tail_user = self._all_examples()
-        result = {}
+        result = {
+            name: round(value, self.decimals)
+            for name, value in standard_errors(ranks, self.metrics, self.topk).items()
+        }
         for group, members in zip(GROUPS, (tail_item, ~tail_item, tail_user, ~tail_user)):
             if not members.any():
                 continue

@@ -8,7 +8,12 @@ from recbole.evaluator.collector import DataStruct
 from recbole.evaluator.metrics import MRR, NDCG, Hit, Precision, Recall
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.evaluation import single_target_metrics, tail_items, target_ranks
+from recbole_alphafuse.evaluation import (
+    single_target_metrics,
+    standard_errors,
+    tail_items,
+    target_ranks,
+)
 from recbole_alphafuse.registry import get_trainer
 
 RECBOLE_METRICS = {"hit": Hit, "recall": Recall, "ndcg": NDCG, "mrr": MRR, "precision": Precision}
@@ -50,6 +55,15 @@ def test_single_target_metrics_equal_recboles_metrics(monkeypatch):
             assert round(ours[f"{name}@{k}"], 6) == theirs[f"{name}@{k}"]
 
 
+def test_standard_errors_are_the_spread_of_the_examples_over_sqrt_n():
+    errors = standard_errors([0, 1, 20], ["hit", "ndcg"], [10])
+    # hit: values 1, 1, 0; sample standard deviation sqrt(1/3), over sqrt(3).
+    assert errors["stderr/hit@10"] == pytest.approx(1 / 3)
+    ndcg = [1.0, 1 / np.log2(3), 0.0]
+    assert errors["stderr/ndcg@10"] == pytest.approx(np.std(ndcg, ddof=1) / np.sqrt(3))
+    assert standard_errors([4], ["hit"], [10]) == {"stderr/hit@10": 0.0}
+
+
 def test_tail_items_by_ratio_and_by_threshold():
     popularity = np.array([0, 5, 1, 1, 9, 3, 0, 2, 7, 4, 1])  # item 0 is [PAD]
     tail = tail_items(popularity, ratio=0.8)
@@ -79,6 +93,10 @@ def test_groups_partition_the_overall_metrics(slice_root, workdir):
                 + result[f"{head}/share"] * result[f"{head}/{metric}"]
             )
             assert combined == pytest.approx(result[metric], abs=2e-4)
+    # A hit is 0 or 1: its standard error is sqrt(p (1 - p) / (n - 1)) over the n examples.
+    n, hit = len(valid.dataset), result["hit@10"]
+    assert result["stderr/hit@10"] == pytest.approx(np.sqrt(hit * (1 - hit) / (n - 1)), abs=2e-4)
+    assert result["stderr/ndcg@10"] > 0
 
 
 def test_group_metrics_need_training_data_or_a_reference(slice_root, workdir):
