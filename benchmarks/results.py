@@ -122,7 +122,7 @@ def main():
     with worker_pool(args.jobs, threads) as pool:
         futures = {pool.submit(train_and_test, *task, config_files): task for task in todo}
         for future in as_completed(futures):
-            row = future.result()
+            row, _ = future.result()
             append_run(csv_path, row, RUN_FIELDS + [k for k in row if k not in RUN_FIELDS])
             runs.append({key: str(value) for key, value in row.items()})
             print(

@@ -22,7 +22,10 @@ For each dataset and model:
    epoch; with ``--defaults`` the model's defaults are too, which gives the gain from tuning.
 
 Writes ``OUT.csv`` (every trial and every run, appended as they finish: an interrupted benchmark
-resumes where it stopped), ``OUT.md`` (the table) and, where matplotlib is installed, ``OUT.png``.
+resumes where it stopped), ``OUT.ranks.jsonl`` (each tested run's test users and the rank it
+gave each one's target), ``OUT.md`` (the table) and, where matplotlib is installed, ``OUT.png``.
+The table compares models user by user on the same test users: Δ is the paired difference of
+the first metric, each user's value averaged over the seeds, ± its standard error over users.
 ``--jobs J`` runs J trainings at once, each on cores / J threads. ``benchmarks/results.py``
 (models at their defaults, no search) shares the runs, the CSV and the plot with it.
 """
@@ -49,6 +52,7 @@ import yaml
 from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.prepare import prepare_dataset
+from recbole_alphafuse.evaluation import paired_difference
 from recbole_alphafuse.files import written_atomically
 from recbole_alphafuse.search_space import (
     contains,
@@ -133,9 +137,9 @@ def worker_pool(jobs, threads):
 
 
 def train_and_test(dataset, model, seed, config_files, setting=None, test=True):
-    """One training in a worker process, as a CSV row: ``model`` (``Name:key=value,...``) with
-    ``setting`` over it, early stopping on validation, then (if ``test``) the test metrics of
-    the best epoch."""
+    """One training in a worker process: ``model`` (``Name:key=value,...``) with ``setting``
+    over it, early stopping on validation, then (if ``test``) the test metrics of the best
+    epoch. Returns (CSV row, test users and target ranks or None)."""
     from recbole_alphafuse.quick_start import run
 
     name, overrides = parse_model(model)
@@ -154,7 +158,7 @@ def train_and_test(dataset, model, seed, config_files, setting=None, test=True):
             saved=test,
             test=test,
         )
-    return {
+    row = {
         "dataset": dataset,
         "model": model,
         "seed": seed,
@@ -166,6 +170,7 @@ def train_and_test(dataset, model, seed, config_files, setting=None, test=True):
         "test_seconds": result["test_seconds"],
         **(result["test_result"] or {}),
     }
+    return row, result["test_ranks"]
 
 
 def read_runs(path):
@@ -198,6 +203,23 @@ def append_run(path, row, fields):
         if not header:
             writer.writeheader()
         writer.writerow(row)
+
+
+def append_ranks(path, row, test_ranks):
+    """Append a tested run's test users and target ranks, under its CSV row's key."""
+    users, ranks = test_ranks
+    key = {field: row[field] for field in ("dataset", "model", "stage", "setting", "seed")}
+    record = {**key, "users": [int(u) for u in users], "ranks": [int(r) for r in ranks]}
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_ranks(path):
+    """The records of ``append_ranks``, oldest first (a rerun's record comes after the lost one's)."""
+    if not path.is_file():
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def mean_and_spread(runs, metric):
@@ -272,6 +294,7 @@ class Study:
         self.finished = {}  # trial number -> its CSV row
         self.finalist_runs = {}  # (setting text, seed) -> CSV row of a finalist's other seed
         self.tested = []  # CSV rows of the tuned and default runs
+        self.test_ranks = {}  # (stage, setting text, seed) -> (test users, target ranks)
         self.started = set()  # trial numbers and (stage, ..., seed) handed out, not finished
         self.proposed = {}  # trial number -> the setting handed out
 
@@ -312,6 +335,13 @@ class Study:
                 if stage == "default" or row["setting"] == wanted:
                     rows[seed] = row
         return rows
+
+    def ranks_of(self, stage):
+        """(users, target ranks) of each run of ``stage`` (see :meth:`runs`); None where a run
+        has none (run before they were recorded)."""
+        rows = self.runs(stage).values()
+        found = [self.test_ranks.get((r["stage"], r["setting"], int(r["seed"]))) for r in rows]
+        return found if found and None not in found else None
 
     def tuned_are_defaults(self):
         """Whether the chosen setting is the model's defaults, which ``defaults`` runs anyway:
@@ -456,19 +486,19 @@ def _run_task(dataset, model, stage, seed, setting, config_files):
     (diverged, a setting the model refuses) is a row with its error, so the search goes on."""
     row = {"stage": stage, "setting": setting_text(setting)}
     try:
-        return {
-            **row,
-            **train_and_test(dataset, model, seed, config_files, setting, test=stage in TESTED),
-        }
+        result, test_ranks = train_and_test(
+            dataset, model, seed, config_files, setting, test=stage in TESTED
+        )
+        return {**row, **result}, test_ranks
     except Exception as error:  # any failure of one training is recorded, not fatal
         message = str(error).strip().splitlines()
-        return {
-            **row,
+        failure = {
             "dataset": dataset,
             "model": model,
             "seed": seed,
             "error": f"{type(error).__name__}: {message[0] if message else ''}",
         }
+        return {**row, **failure}, None
 
 
 def space_file(model, spaces_dir):
@@ -545,7 +575,7 @@ def benchmark(
             )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    csv_path = out.with_suffix(".csv")
+    csv_path, ranks_path = out.with_suffix(".csv"), out.with_suffix(".ranks.jsonl")
     header = read_header(csv_path)
     if header and "stage" not in header:
         raise AlphaFuseError(
@@ -556,6 +586,11 @@ def benchmark(
         study = studies.get((row["dataset"], row["model"]))
         if study and (row["stage"] == "trial" or int(row["seed"]) in seeds):
             study.add(row)
+    for record in read_ranks(ranks_path):
+        study = studies.get((record["dataset"], record["model"]))
+        if study:
+            key = (record["stage"], record["setting"], int(record["seed"]))
+            study.test_ranks[key] = (record["users"], record["ranks"])
     _print_plan(studies, seeds, defaults, jobs, csv_path)
 
     protocols = {dataset: protocol(dataset, config_files) for dataset in datasets}
@@ -570,7 +605,7 @@ def benchmark(
 
     if not table_only:
         threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-        _run_all(studies, jobs, threads, config_files, csv_path, write_table)
+        _run_all(studies, jobs, threads, config_files, (csv_path, ranks_path), write_table)
     print("\n".join(write_table()))
     series = {"tuned": _summaries(studies, "tuned", metrics[0])}
     if defaults:
@@ -579,9 +614,11 @@ def benchmark(
     return studies
 
 
-def _run_all(studies, jobs, threads, config_files, csv_path, write_table):
-    """Train what the studies ask for, ``jobs`` at a time, appending each row to the CSV and
-    rewriting the table as it finishes (an interrupted benchmark keeps both up to date)."""
+def _run_all(studies, jobs, threads, config_files, paths, write_table):
+    """Train what the studies ask for, ``jobs`` at a time, appending each row to the CSV (and
+    a tested run's ranks to the ranks file) and rewriting the table as it finishes (an
+    interrupted benchmark keeps them all up to date)."""
+    csv_path, ranks_path = paths
     started_at, finished_here = time.perf_counter(), 0
     with worker_pool(jobs, threads) as pool:
         running = {}
@@ -604,8 +641,13 @@ def _run_all(studies, jobs, threads, config_files, csv_path, write_table):
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 study, number = running.pop(future)
-                row = {**future.result(), "trial": "" if number is None else number}
+                row, test_ranks = future.result()
+                row["trial"] = "" if number is None else number
                 fields = BENCHMARK_FIELDS + sorted(set(row) - set(BENCHMARK_FIELDS))
+                if test_ranks is not None:
+                    # Before the CSV row: a run whose row is written always has its ranks.
+                    append_ranks(ranks_path, row, test_ranks)
+                    study.test_ranks[row["stage"], row["setting"], int(row["seed"])] = test_ranks
                 append_run(csv_path, row, fields)
                 study.add({k: "" if v is None else str(v) for k, v in row.items()})
                 write_table()
@@ -664,6 +706,14 @@ def _summaries(studies, stage, metric):
     return summaries
 
 
+def _paired(ranks, reference_ranks, metric):
+    """' (Δ mean ± standard error)' of ``metric`` between two stages' runs, '' without ranks."""
+    difference = (
+        paired_difference(ranks, reference_ranks, metric) if ranks and reference_ranks else None
+    )
+    return f" (Δ {difference[0]:+.4f} ± {difference[1]:.4f})" if difference else ""
+
+
 def report(studies, datasets, models, seeds, metrics, reference, protocols, command, config_files):
     """The markdown table: tuned test metrics over seeds, relative to ``reference``, with the
     trials, the chosen setting and (where run) the defaults and the gain from tuning."""
@@ -686,6 +736,11 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             f"seeds {', '.join(map(str, seeds))}: test metrics at the best validation epoch, mean "
             "± standard deviation over seeds."
         ),
+        (
+            f"Δ: the difference in {first} user by user on the same test users (each user's "
+            "value averaged over the seeds), ± its standard error over users. A Δ within about "
+            "twice its error may well reverse on another sample of users."
+        ),
     ]
     for dataset in datasets:
         lines += [
@@ -698,6 +753,7 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             "|---|---|---|---|" + "---|" * (len(metrics) + 4),
         ]
         anchor = tuned.get((dataset, reference))
+        anchor_ranks = studies[dataset, reference].ranks_of("tuned")
         for model in models:
             study = studies[dataset, model]
             number, setting = study.chosen()
@@ -707,9 +763,12 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
                 value = mean_and_spread(runs, metric)
                 cells.append(f"{value[0]:.4f} ± {value[1]:.4f} ({value[2]})" if value else "-")
             mine, base = tuned.get((dataset, model)), default.get((dataset, model))
+            ranks = study.ranks_of("tuned")
             versus = f"{mine[0] / anchor[0] - 1:+.1%}" if mine and anchor and anchor[0] else "-"
+            versus += _paired(ranks, anchor_ranks, first)
             versus = "" if model == reference else versus
             gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
+            gain += _paired(ranks, study.ranks_of("default"), first)
             best = study.finished[number]["best_valid_score"] if number is not None else "-"
             # The search saw one seed: the other seeds' validation shows whether its pick holds.
             valid = [

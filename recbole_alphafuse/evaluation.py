@@ -16,6 +16,12 @@ It also adds the standard error of each overall metric over the evaluated exampl
 such as ``stderr/ndcg@10`` (their standard deviation / sqrt(n)): about how far the metric would
 move on another sample of as many users. A difference between two models well inside it is not
 a finding, however many seeds it is averaged over.
+
+Every full-ranking evaluation of a sequential model, with or without ``group_metrics``, also
+leaves each example's user and target rank on the trainer
+(:attr:`GroupMetricsMixin.evaluated_ranks`). Two models evaluated on the same users can then be
+compared user by user (:func:`paired_difference`): what makes a user easy or hard for both
+cancels out of the difference, so its standard error is smaller than either model's own.
 """
 
 import numpy as np
@@ -75,6 +81,34 @@ def standard_errors(ranks, metrics, topk):
     }
 
 
+def metric_values(ranks, metric):
+    """Each example's value of one single-target ``metric`` (``ndcg@10``) at 0-based ``ranks``."""
+    name, _, k = metric.partition("@")
+    return per_example_metrics(ranks, [name], [int(k)])[metric]
+
+
+def paired_difference(runs, reference_runs, metric):
+    """(mean, standard error, n) over users of ``metric``'s difference between two models
+    evaluated on the same users: each run is (users, ranks) in evaluation order, and each
+    model's runs (its seeds) are averaged user by user first. None when a run ranked other
+    users than the rest, or the metric is not a single-target one."""
+    name = metric.partition("@")[0]
+    everything = [*runs, *reference_runs]
+    if name not in SINGLE_TARGET_METRICS or not runs or not reference_runs:
+        return None
+    users = np.asarray(everything[0][0])
+    if any(not np.array_equal(np.asarray(other), users) for other, _ in everything[1:]):
+        return None
+
+    def user_means(model_runs):
+        return np.mean([metric_values(ranks, metric) for _, ranks in model_runs], axis=0)
+
+    differences = user_means(runs) - user_means(reference_runs)
+    n = len(differences)
+    error = differences.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+    return float(differences.mean()), float(error), n
+
+
 def tail_items(item_popularity, ratio=0.8, threshold=None):
     """Boolean mask over item ids (0 = [PAD] excluded) of the tail items."""
     popularity = np.asarray(item_popularity)
@@ -111,24 +145,34 @@ class GroupReference:
 
 
 class GroupCollector:
-    """Collects each evaluated example's target rank and groups, then computes group metrics."""
+    """Collects each evaluated example's user and target rank, and with a ``reference`` its
+    groups, then computes group metrics."""
 
     def __init__(self, reference, config):
         self.reference = reference
         self.metrics = [m.lower() for m in config["metrics"] if m.lower() in SINGLE_TARGET_METRICS]
         self.topk = config["topk"]
         self.decimals = config["metric_decimal_place"]
-        self.ranks, self.tail_item, self.tail_user = [], [], []
+        self.user_field = config["USER_ID_FIELD"]
+        self.users, self.ranks, self.tail_item, self.tail_user = [], [], [], []
 
     def collect(self, interaction, scores, positive_i):
         targets = positive_i.to(scores.device)
+        self.users.append(interaction[self.user_field].cpu())
         self.ranks.append(target_ranks(scores, targets, max(self.topk)).cpu())
-        self.tail_item.append(self.reference.tail_item[targets.cpu()])
-        history = interaction[self.reference.seq_len_field].cpu()
-        self.tail_user.append(history <= self.reference.tail_user_threshold)
+        if self.reference is not None:
+            self.tail_item.append(self.reference.tail_item[targets.cpu()])
+            history = interaction[self.reference.seq_len_field].cpu()
+            self.tail_user.append(history <= self.reference.tail_user_threshold)
+
+    def examples(self):
+        """(users, 0-based target ranks) of every evaluated example; None if none was ranked
+        (an evaluation that was not full ranking)."""
+        users, ranks = self._all_examples(self.users, self.ranks)
+        return (users, ranks) if len(ranks) else None
 
     def result(self):
-        ranks, tail_item, tail_user = self._all_examples()
+        ranks, tail_item, tail_user = self._all_examples(self.ranks, self.tail_item, self.tail_user)
         result = {
             name: round(value, self.decimals)
             for name, value in standard_errors(ranks, self.metrics, self.topk).items()
@@ -143,10 +187,11 @@ class GroupCollector:
             result[f"{group}/share"] = round(float(members.mean()), self.decimals)
         return result
 
-    def _all_examples(self):
-        """Target ranks and group memberships of the examples of every process: in distributed
-        evaluation each process ranks only its share of the examples."""
-        local = [torch.cat(part).numpy() for part in (self.ranks, self.tail_item, self.tail_user)]
+    @staticmethod
+    def _all_examples(*parts):
+        """``parts`` (lists of per-batch tensors) over the examples of every process: in
+        distributed evaluation each process ranks only its share of the examples."""
+        local = [torch.cat(part).numpy() if part else np.zeros(0) for part in parts]
         if not (torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1):
             return local
         gathered = [None] * torch.distributed.get_world_size()
@@ -163,6 +208,8 @@ class GroupMetricsMixin:
 
     group_reference = None
     _group_collector = None
+    #: (users, target ranks) of the last full-ranking evaluation of a sequential model, else None
+    evaluated_ranks = None
 
     def set_group_reference(self, train_data):
         self.group_reference = GroupReference(self.config, train_data.dataset)
@@ -179,17 +226,23 @@ class GroupMetricsMixin:
         return interaction, scores, positive_u, positive_i
 
     def evaluate(self, eval_data, *args, **kwargs):
-        if not (self.config["group_metrics"] and eval_data):
+        self.evaluated_ranks = None
+        if not eval_data or self.config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
             return super().evaluate(eval_data, *args, **kwargs)
-        if self.group_reference is None:
+        grouped = self.config["group_metrics"]
+        if grouped and self.group_reference is None:
             raise AlphaFuseError(
                 "group_metrics: the trainer has no training data to rank item popularity by; "
                 "call trainer.set_group_reference(train_data) before evaluate."
             )
-        self._group_collector = GroupCollector(self.group_reference, self.config)
+        self._group_collector = GroupCollector(
+            self.group_reference if grouped else None, self.config
+        )
         try:
             result = super().evaluate(eval_data, *args, **kwargs)
-            result.update(self._group_collector.result())
+            if grouped:
+                result.update(self._group_collector.result())
+            self.evaluated_ranks = self._group_collector.examples()
         finally:
             self._group_collector = None
         return result

@@ -100,8 +100,10 @@ def run(
         dict with ``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``,
         ``test_result``, ``model_file`` (the saved checkpoint, if ``saved``), ``best_epoch``,
         ``seconds_to_best`` (training time to the end of that epoch), ``last_epoch``
-        (the last one evaluated; None without validation) and ``test_seconds`` (the test
-        evaluation, the best checkpoint's reload included); with several
+        (the last one evaluated; None without validation), ``test_seconds`` (the test
+        evaluation, the best checkpoint's reload included) and ``test_ranks`` (a sequential
+        model's test users and 0-based target ranks, in evaluation order, as two arrays; None
+        otherwise); with several
         processes, that of rank 0 (None on a machine without rank 0).
     """
     if nproc < 1 or (world_size > 0 and world_size < nproc + group_offset):
@@ -211,13 +213,14 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
         show_progress=config["show_progress"],
         callback_fn=clock,
     )
-    test_result = test_seconds = None
+    test_result = test_seconds = test_ranks = None
     if test:
         test_start = time.perf_counter()
         test_result = trainer.evaluate(
             test_data, load_best_model=saved, show_progress=config["show_progress"]
         )
         test_seconds = round(time.perf_counter() - test_start, 2)
+        test_ranks = trainer.evaluated_ranks
 
     logger.info(
         "The running environment of this training is as follows:\n" + get_environment(config).draw()
@@ -237,6 +240,7 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
         "seconds_to_best": clock.seconds_to_best,
         "last_epoch": clock.last_epoch,
         "test_seconds": test_seconds,
+        "test_ranks": test_ranks,
     }
 
 

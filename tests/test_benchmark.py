@@ -15,6 +15,7 @@ from conftest import FAST_CONFIG, SLICE
 from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
 from recbole_alphafuse.benchmark import Study, benchmark, parse_model, worker_pool
 from recbole_alphafuse.config import Config
+from recbole_alphafuse.evaluation import metric_values
 from recbole_alphafuse.registry import plugin_models
 from recbole_alphafuse.search_space import (
     contains,
@@ -277,6 +278,24 @@ def test_the_chosen_setting_is_the_best_mean_on_validation_and_no_search_run_is_
     assert "%" in row.split("|")[-3]  # the gain from tuning over the defaults
     tuned_valid = sum(float(r["best_valid_score"]) for r in tuned.values()) / 2
     assert row.split("|")[4].strip().startswith(f"{tuned_valid:.4f} / ")
+    # Each tested run left its test users' ranks, which give its metrics back; the table
+    # compares the tuned runs with the defaults user by user.
+    ranks_file = (workdir / "bench.ranks.jsonl").read_text().splitlines()
+    records = {(r["stage"], r["seed"]): r for r in map(json.loads, ranks_file)}
+    assert sorted(records) == sorted(
+        (r["stage"], int(r["seed"])) for r in [*tuned.values(), *defaults]
+    )
+    for csv_row in [*tuned.values(), *defaults]:
+        record = records[csv_row["stage"], int(csv_row["seed"])]
+        assert len(set(record["users"])) == len(record["users"]) > 0
+        ndcg = metric_values(record["ranks"], "ndcg@10").mean()
+        assert ndcg == pytest.approx(float(csv_row["ndcg@10"]), abs=1e-4)
+    delta = float(row.split("|")[-3].split("Δ")[1].split("±")[0])
+    mean_ndcg = {
+        stage: sum(float(r["ndcg@10"]) for r in runs) / 2
+        for stage, runs in (("tuned", tuned.values()), ("default", defaults))
+    }
+    assert delta == pytest.approx(mean_ndcg["tuned"] - mean_ndcg["default"], abs=2e-4)
 
     # Resume: a run lost from the CSV is the only one trained again.
     lost = rows[-1]

@@ -9,6 +9,8 @@ from recbole.evaluator.metrics import MRR, NDCG, Hit, Precision, Recall
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.evaluation import (
+    metric_values,
+    paired_difference,
     single_target_metrics,
     standard_errors,
     tail_items,
@@ -64,6 +66,25 @@ def test_standard_errors_are_the_spread_of_the_examples_over_sqrt_n():
     assert standard_errors([4], ["hit"], [10]) == {"stderr/hit@10": 0.0}
 
 
+def test_the_paired_difference_averages_each_users_seeds_then_compares_user_by_user():
+    users = [3, 1, 2]
+    model = [(users, [0, 20, 1]), (users, [0, 20, 20])]  # two seeds
+    reference = [(users, [1, 0, 20])]
+    second = 1 / np.log2(3)  # NDCG of a target ranked second
+    # Per user: the model's seeds averaged, minus the reference's.
+    differences = np.array([1 - second, 0 - 1, second / 2 - 0])
+    mean, error, n = paired_difference(model, reference, "ndcg@10")
+    assert n == 3 and mean == pytest.approx(differences.mean())
+    assert error == pytest.approx(differences.std(ddof=1) / np.sqrt(3))
+    assert paired_difference(model, reference, "hit@1")[0] == pytest.approx((1 - 0 - 1) / 3)
+    # The same runs on both sides: no difference and no error.
+    assert paired_difference(model, model, "mrr@10") == (0.0, 0.0, 3)
+    # Other users, or the same users in another order, cannot be paired; nor a group metric.
+    assert paired_difference(model, [([3, 2, 1], [1, 20, 0])], "ndcg@10") is None
+    assert paired_difference(model, reference, "tail_item/ndcg@10") is None
+    assert paired_difference([], reference, "ndcg@10") is None
+
+
 def test_tail_items_by_ratio_and_by_threshold():
     popularity = np.array([0, 5, 1, 1, 9, 3, 0, 2, 7, 4, 1])  # item 0 is [PAD]
     tail = tail_items(popularity, ratio=0.8)
@@ -97,6 +118,23 @@ def test_groups_partition_the_overall_metrics(slice_root, workdir):
     n, hit = len(valid.dataset), result["hit@10"]
     assert result["stderr/hit@10"] == pytest.approx(np.sqrt(hit * (1 - hit) / (n - 1)), abs=2e-4)
     assert result["stderr/ndcg@10"] > 0
+
+
+def test_every_full_ranking_evaluation_leaves_the_ranks_that_make_its_metrics(slice_root, workdir):
+    config, model, train, valid = build_model(slice_root, "SASRec")  # no group metrics
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.fit(train, valid, saved=False, show_progress=False)
+    result = trainer.evaluate(valid, load_best_model=False)
+    users, ranks = trainer.evaluated_ranks
+    assert len(users) == len(ranks) == len(valid.dataset)
+    assert sorted(users) == sorted(valid.dataset.inter_feat[config["USER_ID_FIELD"]].tolist())
+    for metric in ("ndcg@10", "hit@10", "mrr@10"):
+        assert metric_values(ranks, metric).mean() == pytest.approx(result[metric], abs=1e-4)
+    # Not a sequential model (several targets per user): no ranks, and none left over.
+    config, model, train, valid = build_model(slice_root, "BPR")
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.evaluate(valid, load_best_model=False)
+    assert trainer.evaluated_ranks is None
 
 
 def test_group_metrics_need_training_data_or_a_reference(slice_root, workdir):
