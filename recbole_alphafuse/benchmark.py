@@ -26,8 +26,11 @@ resumes where it stopped), ``OUT.ranks.jsonl`` (each tested run's test users and
 gave each one's target), ``OUT.md`` (the table) and, where matplotlib is installed, ``OUT.png``.
 The table compares models user by user on the same test users: Δ is the paired difference of
 the first metric, each user's value averaged over the seeds, ± its standard error over users.
-``--jobs J`` runs J trainings at once, each on cores / J threads. ``benchmarks/results.py``
-(models at their defaults, no search) shares the runs, the CSV and the plot with it.
+``--jobs J`` runs J trainings at once, each on cores / J threads, in processes of this machine;
+with ``--tool Ray`` as Ray tasks instead (a local Ray instance, or the cluster at
+``--ray_address``), each given ``--threads`` CPUs and ``--gpus_per_trial`` GPUs: the same search,
+selection and files either way. ``benchmarks/results.py`` (models at their defaults, no search)
+shares the runs, the CSV and the plot with it.
 """
 
 import argparse
@@ -44,6 +47,7 @@ import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -76,6 +80,7 @@ RUN_FIELDS = [
 ]
 BENCHMARK_FIELDS = ["stage", "trial", "setting", *RUN_FIELDS, "error"]
 TESTED = ("tuned", "default")  # the stages after the selection; trials and finalists never are
+TOOLS = ("Hyperopt", "Ray")  # where the trainings run: processes of this machine, or Ray tasks
 
 
 def machine():
@@ -114,32 +119,68 @@ def _stop(number, frame):
 
 
 @contextmanager
-def worker_pool(jobs, threads):
-    """``jobs`` training processes of ``threads`` threads each. An interruption (Ctrl-C, a
-    SIGTERM) stops the trainings in flight too, not only this process; what finished is kept
-    by the caller for a rerun."""
+def worker_pool(jobs, threads, tool="Hyperopt", ray_address=None, gpus_per_trial=0):
+    """Where the trainings run: ``jobs`` processes of ``threads`` threads each, or with
+    ``tool="Ray"`` Ray tasks of ``threads`` CPUs and ``gpus_per_trial`` GPUs each. Either has
+    ``submit(function, *args)`` -> a Future. An interruption (Ctrl-C, a SIGTERM) stops the
+    trainings in flight too, not only this process; what finished is kept by the caller for a
+    rerun."""
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        with ProcessPoolExecutor(
-            jobs,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=limit_threads,
-            initargs=(threads,),
-        ) as pool:
+        if tool == "Ray":
+            import ray
+
+            ray.init(address=ray_address, ignore_reinit_error=True, include_dashboard=False)
             try:
-                yield pool
-            except BaseException:
-                for child in multiprocessing.active_children():
-                    child.terminate()
-                raise
+                yield RayPool(threads, gpus_per_trial)
+            finally:
+                ray.shutdown()  # its tasks in flight end with it
+        else:
+            with ProcessPoolExecutor(
+                jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=limit_threads,
+                initargs=(threads,),
+            ) as pool:
+                try:
+                    yield pool
+                except BaseException:
+                    for child in multiprocessing.active_children():
+                        child.terminate()
+                    raise
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def train_and_test(dataset, model, seed, config_files, setting=None, test=True):
-    """One training in a worker process: ``model`` (``Name:key=value,...``) with ``setting``
-    over it, early stopping on validation, then (if ``test``) the test metrics of the best
-    epoch. Returns (CSV row, test users and target ranks or None)."""
+class RayPool:
+    """``submit`` as a process pool's, each call a Ray task of ``threads`` CPUs and ``gpus``
+    GPUs."""
+
+    def __init__(self, threads, gpus):
+        import ray
+
+        self.threads = threads
+        self.task = ray.remote(num_cpus=threads, num_gpus=gpus)(_in_ray_task)
+
+    def submit(self, function, *args):
+        return self.task.remote(self.threads, function, *args).future()
+
+
+def _in_ray_task(threads, function, *args):
+    """``function(*args)`` in a Ray worker, on ``threads`` threads and the GPUs Ray gave the
+    task: RecBole sets CUDA_VISIBLE_DEVICES from ``gpu_id``, so that must name them."""
+    import ray
+
+    limit_threads(threads)
+    sys.argv = sys.argv[:1]  # RecBole's Config reads sys.argv: the worker's are not settings
+    return function(*args, fixed={"gpu_id": ",".join(map(str, ray.get_gpu_ids()))})
+
+
+def train_and_test(dataset, model, seed, config_files, setting=None, test=True, fixed=None):
+    """One training in a worker: ``model`` (``Name:key=value,...``) with ``setting`` over it
+    (and over ``fixed``, the worker's own settings), early stopping on validation, then (if
+    ``test``) the test metrics of the best epoch. Returns (CSV row, test users and target
+    ranks or None)."""
     from recbole_alphafuse.quick_start import run
 
     name, overrides = parse_model(model)
@@ -150,6 +191,7 @@ def train_and_test(dataset, model, seed, config_files, setting=None, test=True):
             dataset=dataset,
             config_file_list=config_files,
             config_dict={
+                **(fixed or {}),
                 **overrides,
                 **(setting or {}),
                 "seed": seed,
@@ -481,13 +523,13 @@ class Study:
         return planned - done
 
 
-def _run_task(dataset, model, stage, seed, setting, config_files):
+def _run_task(dataset, model, stage, seed, setting, config_files, fixed=None):
     """A worker's training, tested in the stages after the selection only; a failed trial
     (diverged, a setting the model refuses) is a row with its error, so the search goes on."""
     row = {"stage": stage, "setting": setting_text(setting)}
     try:
         result, test_ranks = train_and_test(
-            dataset, model, seed, config_files, setting, test=stage in TESTED
+            dataset, model, seed, config_files, setting, test=stage in TESTED, fixed=fixed
         )
         return {**row, **result}, test_ranks
     except Exception as error:  # any failure of one training is recorded, not fatal
@@ -549,9 +591,14 @@ def benchmark(
     command=None,
     table_only=False,
     finalists=3,
+    tool="Hyperopt",
+    ray_address=None,
+    gpus_per_trial=0,
 ):
     """Tune, select on validation, test over seeds; write OUT.csv, OUT.md and OUT.png
-    (``table_only``: the table and plot of what OUT.csv holds, with no training).
+    (``table_only``: the table and plot of what OUT.csv holds, with no training). The
+    trainings run in ``jobs`` processes here, or as Ray tasks with ``tool="Ray"`` (see
+    :func:`worker_pool`).
 
     Returns ``{(dataset, model): Study}``.
     """
@@ -561,6 +608,15 @@ def benchmark(
         )
     if len(set(models)) != len(models) or len(set(datasets)) != len(datasets):
         raise AlphaFuseError("--models and --datasets must not repeat a name.")
+    if tool not in TOOLS:
+        raise AlphaFuseError(f"--tool {tool}: choose {' or '.join(TOOLS)}.")
+    if tool == "Ray" and not table_only:
+        try:
+            import ray  # noqa: F401
+        except ImportError as error:
+            raise AlphaFuseError(
+                f'--tool Ray needs Ray ({error}): `pip install -e ".[ray]"`, or leave --tool out.'
+            ) from None
     metrics = metrics or ["ndcg@10", "hit@10", "mrr@10"]
     reference = reference or models[0]
     if reference not in models:
@@ -605,7 +661,8 @@ def benchmark(
 
     if not table_only:
         threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-        _run_all(studies, jobs, threads, config_files, (csv_path, ranks_path), write_table)
+        pool = partial(worker_pool, jobs, threads, tool, ray_address, gpus_per_trial)
+        _run_all(studies, jobs, pool, config_files, (csv_path, ranks_path), write_table)
     print("\n".join(write_table()))
     series = {"tuned": _summaries(studies, "tuned", metrics[0])}
     if defaults:
@@ -614,13 +671,14 @@ def benchmark(
     return studies
 
 
-def _run_all(studies, jobs, threads, config_files, paths, write_table):
-    """Train what the studies ask for, ``jobs`` at a time, appending each row to the CSV (and
+def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
+    """Train what the studies ask for, ``jobs`` at a time in ``open_pool()`` (a
+    :func:`worker_pool`), appending each row to the CSV (and
     a tested run's ranks to the ranks file) and rewriting the table as it finishes (an
     interrupted benchmark keeps them all up to date)."""
     csv_path, ranks_path = paths
     started_at, finished_here = time.perf_counter(), 0
-    with worker_pool(jobs, threads) as pool:
+    with open_pool() as pool:
         running = {}
         while True:
             for study in studies.values():
@@ -813,6 +871,14 @@ def benchmark_command(argv=None, prog=None):
     parser.add_argument("--reference", default=None, help="model the others are compared to")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at once")
     parser.add_argument("--threads", type=int, default=None, help="per training (cores / jobs)")
+    parser.add_argument(
+        "--tool",
+        choices=TOOLS,
+        default="Hyperopt",
+        help="run the trainings in processes here (Hyperopt) or as Ray tasks (Ray)",
+    )
+    parser.add_argument("--ray_address", default=None, help="Ray: cluster to join (default local)")
+    parser.add_argument("--gpus_per_trial", type=float, default=0, help="Ray: GPUs a training")
     parser.add_argument("--out", required=True, help="path prefix of the .csv, .md and .png")
     parser.add_argument(
         "--table_only", action="store_true", help="write the table of the CSV so far, train nothing"
@@ -840,6 +906,9 @@ def benchmark_command(argv=None, prog=None):
             command=command,
             table_only=args.table_only,
             finalists=args.finalists,
+            tool=args.tool,
+            ray_address=args.ray_address,
+            gpus_per_trial=args.gpus_per_trial,
         )
     except AlphaFuseError as error:
         sys.exit(f"error: {error}")

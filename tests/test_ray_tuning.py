@@ -1,13 +1,17 @@
 """Hyperparameter search with Ray Tune (run_hyper.py --tool=Ray): search-space file, trials on a
-local Ray cluster, selection on validation, exported results."""
+local Ray cluster, selection on validation, exported results; the benchmark's trainings as Ray
+tasks."""
 
 import csv
 import importlib.util
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 from conftest import SLICE
-from test_end_to_end import fast_config_file, run_script
+from test_end_to_end import REPO, fast_config_file, run_script
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.ray_tuning import (
@@ -101,6 +105,42 @@ def test_ray_runs_every_trial_and_picks_the_best_validation_score(slice_root, wo
     assert "null_dim:8" in text and "null_dim:16" in text and "Test result:" in text
     # Trials run side by side: each keeps its best checkpoint in a folder of its own.
     assert len(list((workdir / "saved").glob("*/AlphaFuseSASRec-*.pth"))) == 2
+
+
+@needs_ray
+def test_the_benchmark_trains_the_same_in_ray_tasks_as_in_local_processes(slice_root, workdir):
+    spaces = workdir / "spaces"
+    spaces.mkdir()
+    (spaces / "IDSASRec.hyper").write_text("learning_rate choice [0.003]\n")
+    runs, ranks = {}, {}
+    for tool in ("Hyperopt", "Ray"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "recbole_alphafuse",
+                "benchmark",
+                *("--datasets", SLICE, "--models", "IDSASRec", "--trials", "1", "--seeds", "7"),
+                *("--config_files", str(fast_config_file(workdir, slice_root))),
+                *("--spaces", str(spaces), "--metrics", "ndcg@10", "--threads", "1"),
+                *("--tool", tool, "--out", str(workdir / tool)),
+            ],
+            cwd=workdir,
+            env={**os.environ, "PYTHONPATH": str(REPO)},  # this checkout, installed or not
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(workdir / f"{tool}.csv", newline="") as f:
+            runs[tool] = [
+                (r["stage"], r["seed"], r["best_valid_score"], r["ndcg@10"])
+                for r in csv.DictReader(f)
+            ]
+        ranks[tool] = (workdir / f"{tool}.ranks.jsonl").read_text()
+    # The one setting's trial, then its tested run: trained alike, ranking alike.
+    assert [stage for stage, *_ in runs["Ray"]] == ["trial", "tuned"]
+    assert runs["Ray"] == runs["Hyperopt"] and ranks["Ray"] == ranks["Hyperopt"]
 
 
 @pytest.mark.parametrize("tool", ["Hyperopt", "Ray"])
