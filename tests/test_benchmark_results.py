@@ -1,4 +1,8 @@
-"""The results table's CSV: runs are appended as they finish and an older file keeps its rows."""
+"""The results table (benchmarks/results.py): runs are appended to its CSV as they finish, an
+older file keeps its rows, and the script trains and tabulates models at their defaults."""
+
+from conftest import SLICE
+from test_end_to_end import fast_config_file, run_script
 
 from recbole_alphafuse.benchmark import append_run, read_runs
 
@@ -34,3 +38,22 @@ def test_a_header_without_rows_is_kept(tmp_path):
     path.write_text("model,seed\r\n")
     append_run(path, {"model": "IDSASRec", "seed": 2020}, ["model", "seed"])
     assert path.read_text().splitlines() == ["model,seed", "IDSASRec,2020"]
+
+
+def test_the_results_script_trains_each_model_and_seed_once_and_tabulates_them(slice_root, workdir):
+    args = [
+        *("--datasets", SLICE, "--models", "IDSASRec", "--seeds", "7", "--jobs", "1"),
+        *("--config_files", str(fast_config_file(workdir, slice_root))),
+        *("--metrics", "ndcg@10", "hit@10", "--out", str(workdir / "table")),
+    ]
+    result = run_script("benchmarks/results.py", args, workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = read_runs(workdir / "table.csv")
+    assert [(r["model"], r["seed"]) for r in runs] == [("IDSASRec", "7")]
+    assert float(runs[0]["ndcg@10"]) <= float(runs[0]["hit@10"])
+    table = (workdir / "table.md").read_text()
+    assert f"| IDSASRec | 1 | {float(runs[0]['ndcg@10']):.4f} ± 0.0000 |" in table
+    # Run again: the CSV already holds that run, nothing is trained.
+    result = run_script("benchmarks/results.py", args, workdir)
+    assert "0 runs to do (1 already in" in result.stdout
+    assert len(read_runs(workdir / "table.csv")) == 1
