@@ -796,8 +796,10 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
         ),
         (
             f"Δ: the difference in {first} user by user on the same test users (each user's "
-            "value averaged over the seeds), ± its standard error over users. A Δ within about "
-            "twice its error may well reverse on another sample of users."
+            f"value averaged over the seeds), ± its standard error over users: tuned against "
+            f"{reference} tuned, defaults against {reference}'s defaults, and tuned against the "
+            "model's defaults. A Δ within about twice its error may well reverse on another "
+            "sample of users."
         ),
     ]
     for dataset in datasets:
@@ -812,6 +814,7 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
         ]
         anchor = tuned.get((dataset, reference))
         anchor_ranks = studies[dataset, reference].ranks_of("tuned")
+        anchor_default_ranks = studies[dataset, reference].ranks_of("default")
         for model in models:
             study = studies[dataset, model]
             number, setting = study.chosen()
@@ -826,7 +829,11 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             versus += _paired(ranks, anchor_ranks, first)
             versus = "" if model == reference else versus
             gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
-            gain += _paired(ranks, study.ranks_of("default"), first)
+            default_ranks = study.ranks_of("default")
+            gain += _paired(ranks, default_ranks, first)
+            base_cell = f"{base[0]:.4f} ± {base[1]:.4f}" if base else "-"
+            if base and model != reference:
+                base_cell += _paired(default_ranks, anchor_default_ranks, first)
             best = study.finished[number]["best_valid_score"] if number is not None else "-"
             # The search saw one seed: the other seeds' validation shows whether its pick holds.
             valid = [
@@ -834,13 +841,14 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
                 for stage in ("tuned", "default")
             ]
             valid = " / ".join(f"{v[0]:.4f}" if v else "-" for v in valid)
-            finalists_run = f" + {study.n_finalists} finalists" if study.n_finalists > 1 else ""
+            count = min(study.n_finalists, study.trials)
+            finalists_run = f" + {count} finalists" if count > 1 else ""
             lines.append(
                 f"| {model} | {len(study.finished)}/{study.trials} {study.search}{finalists_run} "
                 f"| {best} | "
                 f"{valid} | "
                 + " | ".join(cells)
-                + f" | {versus} | {f'{base[0]:.4f} ± {base[1]:.4f}' if base else '-'} | {gain} | "
+                + f" | {versus} | {base_cell} | {gain} | "
                 + f"{'`' + setting_text(setting) + '`' if setting is not None else '-'} |"
             )
     return lines

@@ -13,9 +13,9 @@ import yaml
 from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
-from recbole_alphafuse.benchmark import Study, benchmark, parse_model, worker_pool
+from recbole_alphafuse.benchmark import Study, benchmark, parse_model, report, worker_pool
 from recbole_alphafuse.config import Config
-from recbole_alphafuse.evaluation import metric_values
+from recbole_alphafuse.evaluation import metric_values, paired_difference
 from recbole_alphafuse.registry import plugin_models
 from recbole_alphafuse.search_space import (
     contains,
@@ -161,6 +161,51 @@ def test_defaults_that_win_are_not_trained_twice(tmp_path):
     _finished(study, "default", {}, 1, 0.3)
     _finished(study, "default", {}, 2, 0.25)
     assert study.runs("tuned") == study.runs("default") and study.remaining() == 0
+
+
+def test_the_table_compares_models_user_by_user_on_their_test_ranks(tmp_path):
+    path = tmp_path / "M.hyper"
+    path.write_text("a choice [1]\n")
+    config = {"valid_metric_bigger": True, "a": 0}  # the defaults lie outside the space
+    users = [5, 6, 7, 8]
+    ranks = {  # (model, stage) -> ranks at seeds 1 and 2
+        ("R", "tuned"): [[0, 3, 20, 20], [1, 3, 20, 20]],
+        ("R", "default"): [[0, 20, 20, 20], [0, 20, 20, 2]],
+        ("M", "tuned"): [[0, 0, 1, 20], [0, 1, 1, 20]],
+        ("M", "default"): [[2, 20, 0, 20], [20, 20, 0, 20]],
+    }
+    studies = {}
+    for model in ("R", "M"):
+        study = Study("D", model, path, trials=1, seeds=[1, 2], defaults=True, config=config)
+        _finished(study, "trial", {"a": 1}, 1, 0.5, 0)
+        for stage, setting in (("tuned", {"a": 1}), ("default", {})):
+            for seed, seed_ranks in zip((1, 2), ranks[model, stage]):
+                row = {"ndcg@10": str(metric_values(seed_ranks, "ndcg@10").mean())}
+                row |= {"stage": stage, "trial": "", "setting": setting_text(setting)}
+                study.add(row | {"seed": str(seed), "best_valid_score": "0.5", "error": ""})
+                study.test_ranks[stage, setting_text(setting), seed] = (users, seed_ranks)
+        studies["D", model] = study
+    lines = report(studies, ["D"], ["R", "M"], [1, 2], ["ndcg@10"], "R", {"D": "x"}, None, None)
+    cells = next(line for line in lines if line.startswith("| M |")).split(" | ")
+    versus, defaults, gain = cells[-4], cells[-3], cells[-2]
+
+    def delta(cell):
+        mean, error = cell.split("(Δ ")[1].rstrip(")").split(" ± ")
+        return float(mean), float(error)
+
+    def expected(model, stage, reference, reference_stage):
+        runs = [(users, r) for r in ranks[model, stage]]
+        reference_runs = [(users, r) for r in ranks[reference, reference_stage]]
+        mean, error, _ = paired_difference(runs, reference_runs, "ndcg@10")
+        return pytest.approx((mean, error), abs=6e-5)
+
+    assert delta(versus) == expected("M", "tuned", "R", "tuned")
+    assert delta(defaults) == expected("M", "default", "R", "default")
+    assert delta(gain) == expected("M", "tuned", "M", "default")
+    # Each Δ is the difference of the two means; the relative figure beside it says the same.
+    mean_tuned = {m: metric_values(ranks[m, "tuned"], "ndcg@10").mean() for m in ("R", "M")}
+    assert delta(versus)[0] == pytest.approx(mean_tuned["M"] - mean_tuned["R"], abs=6e-5)
+    assert versus.startswith(f"{mean_tuned['M'] / mean_tuned['R'] - 1:+.1%}")
 
 
 def test_a_sigterm_stops_the_trainings_in_flight_and_no_orphan_is_left():
