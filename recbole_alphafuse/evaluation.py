@@ -17,8 +17,8 @@ such as ``stderr/ndcg@10`` (their standard deviation / sqrt(n)): about how far t
 move on another sample of as many users. A difference between two models well inside it is not
 a finding, however many seeds it is averaged over.
 
-Every full-ranking evaluation of a sequential model, with or without ``group_metrics``, also
-leaves each example's user and target rank on the trainer
+With ``group_metrics``, or ``trainer.record_ranks = True``, each full-ranking evaluation of a
+sequential model also leaves each example's user and target rank on the trainer
 (:attr:`GroupMetricsMixin.evaluated_ranks`). Two models evaluated on the same users can then be
 compared user by user (:func:`paired_difference`): what makes a user easy or hard for both
 cancels out of the difference, so its standard error is smaller than either model's own.
@@ -208,7 +208,10 @@ class GroupMetricsMixin:
 
     group_reference = None
     _group_collector = None
-    #: (users, target ranks) of the last full-ranking evaluation of a sequential model, else None
+    #: keep each evaluation's ranks without group metrics too (off: no work added to evaluation)
+    record_ranks = False
+    #: (users, target ranks) of the last full-ranking evaluation of a sequential model with
+    #: group metrics or ``record_ranks``, else None
     evaluated_ranks = None
 
     def set_group_reference(self, train_data):
@@ -227,9 +230,10 @@ class GroupMetricsMixin:
 
     def evaluate(self, eval_data, *args, **kwargs):
         self.evaluated_ranks = None
-        if not eval_data or self.config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
-            return super().evaluate(eval_data, *args, **kwargs)
         grouped = self.config["group_metrics"]
+        sequential = self.config["MODEL_TYPE"] == ModelType.SEQUENTIAL
+        if not (eval_data and (grouped or (self.record_ranks and sequential))):
+            return super().evaluate(eval_data, *args, **kwargs)
         if grouped and self.group_reference is None:
             raise AlphaFuseError(
                 "group_metrics: the trainer has no training data to rank item popularity by; "

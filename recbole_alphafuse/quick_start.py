@@ -216,6 +216,7 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
     test_result = test_seconds = test_ranks = None
     if test:
         test_start = time.perf_counter()
+        trainer.record_ranks = True
         test_result = trainer.evaluate(
             test_data, load_best_model=saved, show_progress=config["show_progress"]
         )

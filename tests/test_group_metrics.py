@@ -120,10 +120,13 @@ def test_groups_partition_the_overall_metrics(slice_root, workdir):
     assert result["stderr/ndcg@10"] > 0
 
 
-def test_every_full_ranking_evaluation_leaves_the_ranks_that_make_its_metrics(slice_root, workdir):
+def test_an_evaluation_asked_for_its_ranks_leaves_those_that_make_its_metrics(slice_root, workdir):
     config, model, train, valid = build_model(slice_root, "SASRec")  # no group metrics
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     trainer.fit(train, valid, saved=False, show_progress=False)
+    trainer.evaluate(valid, load_best_model=False)
+    assert trainer.evaluated_ranks is None  # not asked: evaluation does no extra work
+    trainer.record_ranks = True
     result = trainer.evaluate(valid, load_best_model=False)
     users, ranks = trainer.evaluated_ranks
     assert len(users) == len(ranks) == len(valid.dataset)
@@ -133,6 +136,7 @@ def test_every_full_ranking_evaluation_leaves_the_ranks_that_make_its_metrics(sl
     # Not a sequential model (several targets per user): no ranks, and none left over.
     config, model, train, valid = build_model(slice_root, "BPR")
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.record_ranks = True
     trainer.evaluate(valid, load_best_model=False)
     assert trainer.evaluated_ranks is None
 
