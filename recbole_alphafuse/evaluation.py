@@ -21,7 +21,7 @@ With ``group_metrics``, or ``trainer.record_ranks = True``, each full-ranking ev
 sequential model also leaves each example's user and target rank on the trainer
 (:attr:`GroupMetricsMixin.evaluated_ranks`). Two models evaluated on the same users can then be
 compared user by user (:func:`paired_difference`): what makes a user easy or hard for both
-cancels out of the difference, so its standard error is smaller than either model's own.
+cancels out of the difference, so its standard error is usually well below either model's own.
 """
 
 import numpy as np
