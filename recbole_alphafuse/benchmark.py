@@ -673,9 +673,9 @@ def benchmark(
 
 def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
     """Train what the studies ask for, ``jobs`` at a time in ``open_pool()`` (a
-    :func:`worker_pool`), appending each row to the CSV (and
-    a tested run's ranks to the ranks file) and rewriting the table as it finishes (an
-    interrupted benchmark keeps them all up to date)."""
+    :func:`worker_pool`), appending each row to the CSV (and a tested run's ranks to the ranks
+    file) and rewriting the table as it finishes (an interrupted benchmark keeps them all up to
+    date)."""
     csv_path, ranks_path = paths
     started_at, finished_here = time.perf_counter(), 0
     with open_pool() as pool:
