@@ -40,6 +40,16 @@ def restore_numpy_aliases():
                 setattr(np, name, value)
 
 
+def silence_recbole_deprecations():
+    """Hide the deprecation warnings RecBole 1.2.1's own code raises on today's torch, pandas
+    and hyperopt: a user cannot act on them, and the pins in setup.cfg keep them harmless
+    (pandas < 3, setuptools < 81). Warnings raised from the user's own code still show."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
+    warnings.filterwarnings(
+        "ignore", message="pkg_resources is deprecated", category=UserWarning, module=r"hyperopt\."
+    )
+
+
 def check_recbole():
     """RecBole is installed on its own (see the README's set-up): say how when it is missing."""
     try:
@@ -59,3 +69,4 @@ def check_recbole():
 
 check_recbole()
 restore_numpy_aliases()
+silence_recbole_deprecations()
