@@ -252,16 +252,31 @@ def append_ranks(path, row, test_ranks):
     users, ranks = test_ranks
     key = {field: row[field] for field in ("dataset", "model", "stage", "setting", "seed")}
     record = {**key, "users": [int(u) for u in users], "ranks": [int(r) for r in ranks]}
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    with open(path, "a+b") as f:
+        # A line cut by a hard kill has no newline: the next record starts on a line of its own.
+        cut = False
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            cut = f.read(1) != b"\n"
+        f.write((("\n" if cut else "") + json.dumps(record) + "\n").encode())
 
 
 def read_ranks(path):
-    """The records of ``append_ranks``, oldest first (a rerun's record comes after the lost one's)."""
+    """The records of ``append_ranks``, oldest first (a rerun's record comes after the lost one's).
+    A line cut by a hard kill is skipped, with a note: its run's CSV row, written after it, is
+    missing too, so the run is trained again."""
     if not path.is_file():
         return []
+    records = []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                print(f"{path}, line {number}: cut short (an interrupted write), skipped.")
+    return records
 
 
 def mean_and_spread(runs, metric):

@@ -13,7 +13,15 @@ import yaml
 from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
-from recbole_alphafuse.benchmark import Study, benchmark, parse_model, report, worker_pool
+from recbole_alphafuse.benchmark import (
+    Study,
+    append_ranks,
+    benchmark,
+    parse_model,
+    read_ranks,
+    report,
+    worker_pool,
+)
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.evaluation import metric_values, paired_difference
 from recbole_alphafuse.registry import plugin_models
@@ -206,6 +214,18 @@ def test_the_table_compares_models_user_by_user_on_their_test_ranks(tmp_path):
     mean_tuned = {m: metric_values(ranks[m, "tuned"], "ndcg@10").mean() for m in ("R", "M")}
     assert delta(versus)[0] == pytest.approx(mean_tuned["M"] - mean_tuned["R"], abs=6e-5)
     assert versus.startswith(f"{mean_tuned['M'] / mean_tuned['R'] - 1:+.1%}")
+
+
+def test_a_ranks_line_cut_by_a_hard_kill_is_skipped_and_the_next_record_kept(tmp_path, capsys):
+    path = tmp_path / "b.ranks.jsonl"
+    key = {"dataset": "D", "model": "M", "stage": "tuned", "setting": "{}"}
+    append_ranks(path, key | {"seed": 1}, ([5, 6], [0, 3]))
+    whole = path.read_text()
+    path.write_text(whole + whole[: len(whole) // 2])  # a second record, cut mid-line
+    append_ranks(path, key | {"seed": 2}, ([5, 6], [1, 2]))
+    records = read_ranks(path)
+    assert [(r["seed"], r["ranks"]) for r in records] == [(1, [0, 3]), (2, [1, 2])]
+    assert "line 2: cut short" in capsys.readouterr().out
 
 
 def test_a_sigterm_stops_the_trainings_in_flight_and_no_orphan_is_left():
