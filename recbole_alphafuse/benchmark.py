@@ -902,7 +902,9 @@ def benchmark_command(argv=None, prog=None):
     )
     parser.add_argument("--ray_address", default=None, help="Ray: cluster to join (default local)")
     parser.add_argument("--gpus_per_trial", type=float, default=0, help="Ray: GPUs a training")
-    parser.add_argument("--out", required=True, help="path prefix of the .csv, .md and .png")
+    parser.add_argument(
+        "--out", required=True, help="path prefix of the .csv, .ranks.jsonl, .md and .png"
+    )
     parser.add_argument(
         "--table_only", action="store_true", help="write the table of the CSV so far, train nothing"
     )
