@@ -846,6 +846,8 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
             default_ranks = study.ranks_of("default")
             gain += _paired(ranks, default_ranks, first)
+            if study.tuned_are_defaults():
+                gain = "none: the defaults were chosen"
             base_cell = f"{base[0]:.4f} ± {base[1]:.4f}" if base else "-"
             if base and model != reference:
                 base_cell += _paired(default_ranks, anchor_default_ranks, first)

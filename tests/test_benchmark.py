@@ -169,6 +169,9 @@ def test_defaults_that_win_are_not_trained_twice(tmp_path):
     _finished(study, "default", {}, 1, 0.3)
     _finished(study, "default", {}, 2, 0.25)
     assert study.runs("tuned") == study.runs("default") and study.remaining() == 0
+    lines = report({("D", "M"): study}, ["D"], ["M"], [1, 2], ["ndcg@10"], "M", {"D": "x"}, "", [])
+    gain = next(line for line in lines if line.startswith("| M |")).split(" | ")[-2]
+    assert gain == "none: the defaults were chosen"
 
 
 def test_the_table_compares_models_user_by_user_on_their_test_ranks(tmp_path):
