@@ -843,11 +843,12 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             versus = f"{mine[0] / anchor[0] - 1:+.1%}" if mine and anchor and anchor[0] else "-"
             versus += _paired(ranks, anchor_ranks, first)
             versus = "" if model == reference else versus
-            gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
             default_ranks = study.ranks_of("default")
-            gain += _paired(ranks, default_ranks, first)
             if study.tuned_are_defaults():
                 gain = "none: the defaults were chosen"
+            else:
+                gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
+                gain += _paired(ranks, default_ranks, first)
             base_cell = f"{base[0]:.4f} ± {base[1]:.4f}" if base else "-"
             if base and model != reference:
                 base_cell += _paired(default_ranks, anchor_default_ranks, first)
