@@ -24,7 +24,11 @@ For each dataset and model:
 Writes ``OUT.csv`` (every trial and every run, appended as they finish: an interrupted benchmark
 resumes where it stopped), ``OUT.ranks.jsonl`` (each tested run's test users and the rank it
 gave each one's target), ``OUT.md`` (the table) and, where matplotlib is installed, ``OUT.png``.
-The table compares models user by user on the same test users: Δ is the paired difference of
+While it runs, each training in flight keeps its state in ``OUT.runs/`` at every epoch (a
+``-last.pth`` checkpoint): a rerun after an interruption continues those trainings from their
+last epoch, to exactly the results of an uninterrupted run (the CSV's ``resumed_epoch`` says
+where one was resumed). Each folder goes when its training is written, ``OUT.runs/`` when the
+benchmark is done. The table compares models user by user on the same test users: Δ is the paired difference of
 the first metric, each user's value averaged over the seeds, ± its standard error over users.
 ``--jobs J`` runs J trainings at once, each on cores / J threads, in processes of this machine;
 with ``--tool Ray`` as Ray tasks instead (a local Ray instance, or the cluster at
@@ -35,18 +39,20 @@ shares the runs, the CSV and the plot with it.
 
 import argparse
 import csv
+import hashlib
 import json
 import multiprocessing
 import os
 import platform
 import random
+import shutil
 import signal
 import statistics
 import sys
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -77,6 +83,7 @@ RUN_FIELDS = [
     "seconds_to_best",
     "last_epoch",
     "test_seconds",
+    "resumed_epoch",
 ]
 BENCHMARK_FIELDS = ["stage", "trial", "setting", *RUN_FIELDS, "error"]
 TESTED = ("tuned", "default")  # the stages after the selection; trials and finalists never are
@@ -176,16 +183,23 @@ def _in_ray_task(threads, function, *args):
     return function(*args, fixed={"gpu_id": ",".join(map(str, ray.get_gpu_ids()))})
 
 
-def train_and_test(dataset, model, seed, config_files, setting=None, test=True, fixed=None):
+def train_and_test(
+    dataset, model, seed, config_files, setting=None, test=True, fixed=None, checkpoint_dir=None
+):
     """One training in a worker: ``model`` (``Name:key=value,...``) with ``setting`` over it
     (and over ``fixed``, the worker's own settings), early stopping on validation, then (if
-    ``test``) the test metrics of the best epoch. Returns (CSV row, test users and target
-    ranks or None)."""
+    ``test``) the test metrics of the best epoch. With ``checkpoint_dir`` the training keeps
+    its state there at every epoch and, when that folder holds one from an interrupted
+    attempt, resumes from it exactly; without it the checkpoints go to a temporary folder.
+    Returns (CSV row, test users and target ranks or None)."""
     from recbole_alphafuse.quick_start import run
 
     name, overrides = parse_model(model)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as checkpoints:
+    with (
+        tempfile.TemporaryDirectory() if checkpoint_dir is None else nullcontext(checkpoint_dir)
+    ) as checkpoints:
+        last = sorted(Path(checkpoints).glob("*-last.pth"))
         result = run(
             model=name,
             dataset=dataset,
@@ -195,21 +209,24 @@ def train_and_test(dataset, model, seed, config_files, setting=None, test=True, 
                 **overrides,
                 **(setting or {}),
                 "seed": seed,
-                "checkpoint_dir": checkpoints,
+                "checkpoint_dir": str(checkpoints),
+                "save_last_checkpoint": checkpoint_dir is not None,
+                "resume_from": str(last[-1]) if last else None,
             },
-            saved=test,
+            saved=test or checkpoint_dir is not None,
             test=test,
         )
     row = {
         "dataset": dataset,
         "model": model,
         "seed": seed,
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(time.perf_counter() - start + result["seconds_before_resume"], 1),
         "best_valid_score": result["best_valid_score"],
         "best_epoch": result["best_epoch"],
         "seconds_to_best": result["seconds_to_best"],
         "last_epoch": result["last_epoch"],
         "test_seconds": result["test_seconds"],
+        "resumed_epoch": result["resumed_epoch"],
         **(result["test_result"] or {}),
     }
     return row, result["test_ranks"]
@@ -538,13 +555,29 @@ class Study:
         return planned - done
 
 
-def _run_task(dataset, model, stage, seed, setting, config_files, fixed=None):
+def run_checkpoint_dir(runs_dir, dataset, model, stage, seed, setting):
+    """The folder where one training of a benchmark keeps its state: the same for the same
+    training (dataset, model, stage, seed and setting) in every invocation, so that a rerun
+    after an interruption resumes the trainings that were in flight."""
+    key = json.dumps([dataset, model, stage, seed, setting_text(setting)])
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    return Path(runs_dir) / f"{dataset}-{parse_model(model)[0]}-{stage}-{seed}-{digest}"
+
+
+def _run_task(dataset, model, stage, seed, setting, config_files, checkpoint_dir, fixed=None):
     """A worker's training, tested in the stages after the selection only; a failed trial
     (diverged, a setting the model refuses) is a row with its error, so the search goes on."""
     row = {"stage": stage, "setting": setting_text(setting)}
     try:
         result, test_ranks = train_and_test(
-            dataset, model, seed, config_files, setting, test=stage in TESTED, fixed=fixed
+            dataset,
+            model,
+            seed,
+            config_files,
+            setting,
+            test=stage in TESTED,
+            fixed=fixed,
+            checkpoint_dir=checkpoint_dir,
         )
         return {**row, **result}, test_ranks
     except Exception as error:  # any failure of one training is recorded, not fatal
@@ -692,6 +725,7 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
     file) and rewriting the table as it finishes (an interrupted benchmark keeps them all up to
     date)."""
     csv_path, ranks_path = paths
+    runs_dir = csv_path.with_suffix(".runs").absolute()
     started_at, finished_here = time.perf_counter(), 0
     with open_pool() as pool:
         running = {}
@@ -699,6 +733,10 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
             for study in studies.values():
                 while len(running) < jobs and (task := study.next_task()):
                     stage, number, seed, setting = task
+                    checkpoint_dir = run_checkpoint_dir(
+                        runs_dir, study.dataset, study.model, stage, seed, setting
+                    )
+                    checkpoint_dir.mkdir(parents=True, exist_ok=True)
                     future = pool.submit(
                         _run_task,
                         study.dataset,
@@ -707,13 +745,16 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
                         seed,
                         setting,
                         config_files,
+                        str(checkpoint_dir),
                     )
-                    running[future] = (study, number)
+                    running[future] = (study, number, checkpoint_dir)
             if not running:
+                # Left over only by trials that a resumed search proposed differently.
+                shutil.rmtree(runs_dir, ignore_errors=True)
                 return
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                study, number = running.pop(future)
+                study, number, checkpoint_dir = running.pop(future)
                 row, test_ranks = future.result()
                 row["trial"] = "" if number is None else number
                 fields = BENCHMARK_FIELDS + sorted(set(row) - set(BENCHMARK_FIELDS))
@@ -722,6 +763,7 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
                     append_ranks(ranks_path, row, test_ranks)
                     study.test_ranks[row["stage"], row["setting"], int(row["seed"])] = test_ranks
                 append_run(csv_path, row, fields)
+                shutil.rmtree(checkpoint_dir, ignore_errors=True)
                 study.add({k: "" if v is None else str(v) for k, v in row.items()})
                 write_table()
                 finished_here += 1
@@ -906,7 +948,10 @@ def benchmark_command(argv=None, prog=None):
     parser.add_argument("--ray_address", default=None, help="Ray: cluster to join (default local)")
     parser.add_argument("--gpus_per_trial", type=float, default=0, help="Ray: GPUs a training")
     parser.add_argument(
-        "--out", required=True, help="path prefix of the .csv, .ranks.jsonl, .md and .png"
+        "--out",
+        required=True,
+        help="path prefix of the .csv, .ranks.jsonl, .md and .png (and of .runs/, the "
+        "trainings in flight, while it runs)",
     )
     parser.add_argument(
         "--table_only", action="store_true", help="write the table of the CSV so far, train nothing"

@@ -101,10 +101,11 @@ def run(
         ``test_result``, ``model_file`` (the saved checkpoint, if ``saved``), ``best_epoch``,
         ``seconds_to_best`` (training time to the end of that epoch), ``last_epoch``
         (the last one evaluated; None without validation), ``test_seconds`` (the test
-        evaluation, the best checkpoint's reload included) and ``test_ranks`` (a sequential
+        evaluation, the best checkpoint's reload included), ``test_ranks`` (a sequential
         model's test users and 0-based target ranks, in evaluation order, as two arrays; None
-        otherwise); with several
-        processes, that of rank 0 (None on a machine without rank 0).
+        otherwise), ``resumed_epoch`` (the first epoch this call trained, when resumed; else
+        None) and ``seconds_before_resume`` (the training time before the interruption; 0.0);
+        with several processes, that of rank 0 (None on a machine without rank 0).
     """
     if nproc < 1 or (world_size > 0 and world_size < nproc + group_offset):
         raise AlphaFuseError(
@@ -157,13 +158,31 @@ def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, test, 
 class BestEpochClock:
     """``Trainer.fit``'s callback: the best validation epoch (as RecBole's early stopping counts
     it, a strict improvement), the seconds from the start of training to its end, and the last
-    epoch evaluated."""
+    epoch evaluated. Its :meth:`state` travels with a ``-last.pth`` checkpoint, so that a resumed
+    run reports them as the uninterrupted run would, its seconds counting the training time
+    before the interruption."""
 
     def __init__(self, bigger):
         self.bigger = bigger
         self.start = time.perf_counter()
+        self.seconds_before_resume = 0.0
         self.best_score = None
         self.best_epoch = self.seconds_to_best = self.last_epoch = None
+
+    def state(self):
+        return {
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "seconds_to_best": self.seconds_to_best,
+            "last_epoch": self.last_epoch,
+            "seconds": round(time.perf_counter() - self.start, 1),
+        }
+
+    def restore(self, state):
+        self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
+        self.seconds_to_best, self.last_epoch = state["seconds_to_best"], state["last_epoch"]
+        self.seconds_before_resume = state["seconds"]
+        self.start = time.perf_counter() - state["seconds"]
 
     def __call__(self, epoch_idx, valid_score):
         self.last_epoch = epoch_idx
@@ -203,9 +222,9 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
     logger.info(model)
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    clock = trainer.epoch_clock = BestEpochClock(config["valid_metric_bigger"])
     if config["resume_from"]:
         trainer.resume_checkpoint(config["resume_from"])
-    clock = BestEpochClock(config["valid_metric_bigger"])
     best_valid_score, best_valid_result = trainer.fit(
         train_data,
         valid_data,
@@ -242,6 +261,8 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
         "last_epoch": clock.last_epoch,
         "test_seconds": test_seconds,
         "test_ranks": test_ranks,
+        "resumed_epoch": trainer.start_epoch if config["resume_from"] else None,
+        "seconds_before_resume": clock.seconds_before_resume,
     }
 
 

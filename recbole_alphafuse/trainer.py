@@ -11,8 +11,9 @@ the same batches and dropout masks. With ``save_last_checkpoint: True`` a traine
 ``<saved_model_file minus .pth>-last.pth`` at the start of every epoch: the model, optimizer and
 early-stopping state after the previous epoch, the path of the best checkpoint, and the states
 of torch's (CPU and CUDA), numpy's and python's generators and of the training dataloader's own
-generator (its shuffling). ``resume_checkpoint`` on that file followed by ``fit`` replays the
-remaining epochs exactly as the uninterrupted run would have.
+generator (its shuffling), and the state of the trainer's ``epoch_clock`` where it has one.
+``resume_checkpoint`` on that file followed by ``fit`` replays the remaining epochs exactly as
+the uninterrupted run would have.
 
 :class:`DistributedMixin` makes RecBole's distributed training (one process per rank, see
 ``recbole_alphafuse.quick_start.run``) work on CPU processes as well as GPUs.
@@ -58,6 +59,7 @@ class CheckpointMixin:
 
     _saving = False
     _pending_rng = None
+    epoch_clock = None  # an object with state() / restore(state), kept in the -last checkpoint
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if eval_data and load_best_model:
@@ -115,6 +117,7 @@ class CheckpointMixin:
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
             "rng": {**_rng_states(), "train_data": train_data.generator.get_state()},
+            "epoch_clock": self.epoch_clock.state() if self.epoch_clock else None,
         }
         with written_atomically(last_checkpoint_file(self.saved_model_file)) as f:
             torch.save(state, f, pickle_protocol=4)
@@ -140,6 +143,8 @@ class CheckpointMixin:
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self._pending_rng = checkpoint.get("rng")
+        if self.epoch_clock and checkpoint.get("epoch_clock"):
+            self.epoch_clock.restore(checkpoint["epoch_clock"])
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
 
 

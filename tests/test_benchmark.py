@@ -20,6 +20,8 @@ from recbole_alphafuse.benchmark import (
     parse_model,
     read_ranks,
     report,
+    run_checkpoint_dir,
+    train_and_test,
     worker_pool,
 )
 from recbole_alphafuse.config import Config
@@ -365,7 +367,12 @@ def test_the_chosen_setting_is_the_best_mean_on_validation_and_no_search_run_is_
     }
     assert delta == pytest.approx(mean_ndcg["tuned"] - mean_ndcg["default"], abs=2e-4)
 
-    # Resume: a run lost from the CSV is the only one trained again.
+    # No training's state is left once the benchmark is done.
+    assert all(r["resumed_epoch"] == "" for r in rows)
+    assert not (workdir / "bench.runs").exists()
+
+    # Resume: a run lost from the CSV is the only one trained again. Killed during its last
+    # epoch, it left its state after the first one, from which it goes on.
     lost = rows[-1]
     with open(workdir / "bench.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -373,11 +380,36 @@ def test_the_chosen_setting_is_the_best_mean_on_validation_and_no_search_run_is_
         writer.writerows(rows[:-1])
     search(jobs=1, table_only=True)
     assert len(_rows(workdir / "bench.csv")) == len(rows) - 1
+    in_flight = run_checkpoint_dir(
+        workdir / "bench.runs",
+        SLICE,
+        "IDSASRec",
+        lost["stage"],
+        int(lost["seed"]),
+        read_setting(lost["setting"]),
+    )
+    in_flight.mkdir(parents=True)
+    with worker_pool(1, 1) as pool:
+        attempt = pool.submit(
+            train_and_test,
+            SLICE,
+            "IDSASRec",
+            int(lost["seed"]),
+            fixed_settings,
+            read_setting(lost["setting"]),
+            test=True,
+            checkpoint_dir=str(in_flight),
+        )
+        attempt.result()
+    assert len(list(in_flight.glob("*-last.pth"))) == 1
     search(jobs=1)
     again = _rows(workdir / "bench.csv")
     assert len(again) == len(rows)
     assert (again[-1]["stage"], again[-1]["seed"]) == (lost["stage"], lost["seed"])
-    assert again[-1]["best_valid_score"] == lost["best_valid_score"]
+    assert again[-1]["resumed_epoch"] == "1"
+    for field in ("best_valid_score", "best_epoch", "last_epoch", "ndcg@10"):
+        assert again[-1][field] == lost[field], field
+    assert not (workdir / "bench.runs").exists()
 
 
 def _refused(fixed_settings, workdir, models, message, **options):

@@ -114,6 +114,10 @@ def test_run_resumes_from_the_last_checkpoint_to_the_same_metrics(slice_root, wo
     )
     assert dict(resumed["test_result"]) == dict(whole["test_result"])
     assert resumed["best_valid_score"] == whole["best_valid_score"]
+    # The best epoch is counted over the whole run, not from the resume on.
+    assert (resumed["best_epoch"], resumed["last_epoch"]) == (whole["best_epoch"], 1)
+    assert whole["resumed_epoch"] is None and whole["seconds_before_resume"] == 0.0
+    assert resumed["resumed_epoch"] == 1 and resumed["seconds_before_resume"] > 0
     logs = (workdir / "log" / "AlphaFuseSASRec").glob("*.log")
     first_log, resumed_log = sorted(logs, key=lambda log: log.stat().st_mtime)
     assert "epoch 0 training" in first_log.read_text()
