@@ -774,6 +774,8 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
                     "finalist": f"finalist trial {number} seed {row['seed']}",
                 }.get(row["stage"], f"{row['stage']} seed {row['seed']}")
                 outcome = row.get("error") or f"valid {row['best_valid_score']}"
+                if row.get("resumed_epoch") is not None:
+                    outcome += f", resumed at epoch {row['resumed_epoch']}"
                 print(
                     f"{study.dataset} {study.model} {what}: {outcome} "
                     f"({row.get('seconds', '-')} s); {left} runs left, about "

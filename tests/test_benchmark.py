@@ -291,7 +291,7 @@ def _rows(path):
 
 
 def test_the_chosen_setting_is_the_best_mean_on_validation_and_no_search_run_is_tested(
-    fixed_settings, workdir
+    fixed_settings, workdir, capsys
 ):
     spaces = workdir / "spaces"
     spaces.mkdir()
@@ -402,7 +402,9 @@ def test_the_chosen_setting_is_the_best_mean_on_validation_and_no_search_run_is_
         )
         attempt.result()
     assert len(list(in_flight.glob("*-last.pth"))) == 1
+    capsys.readouterr()
     search(jobs=1)
+    assert "resumed at epoch 1 (" in capsys.readouterr().out
     again = _rows(workdir / "bench.csv")
     assert len(again) == len(rows)
     assert (again[-1]["stage"], again[-1]["seed"]) == (lost["stage"], lost["seed"])
