@@ -101,24 +101,23 @@ def test_recbole_best_checkpoint_resumes_on_recent_torch(slice_root, workdir):
     assert trainer.start_epoch == 1
 
 
-def test_run_resumes_from_the_last_checkpoint_to_the_same_metrics(slice_root, workdir):
+@pytest.mark.parametrize("model", ["AlphaFuseSASRec", "AlphaFusePreferDiff"])
+def test_run_resumes_from_the_last_checkpoint_to_the_same_metrics(model, slice_root, workdir):
     settings = {**FAST_CONFIG, "data_path": str(slice_root), "epochs": 2, "stopping_step": 10}
-    settings["save_last_checkpoint"] = True
-    whole = run(model="AlphaFuseSASRec", dataset=SLICE, config_dict=settings)
+    settings.update(save_last_checkpoint=True, null_thres=None)
+    whole = run(model=model, dataset=SLICE, config_dict=settings)
     assert whole["last_epoch"] == 1 and whole["best_epoch"] in (0, 1)
     # The -last file now holds the state after epoch 0, as if the run had died during epoch 1.
     last = last_checkpoint_file(whole["model_file"])
     assert load_checkpoint(last)["epoch"] == 0
-    resumed = run(
-        model="AlphaFuseSASRec", dataset=SLICE, config_dict={**settings, "resume_from": last}
-    )
+    resumed = run(model=model, dataset=SLICE, config_dict={**settings, "resume_from": last})
     assert dict(resumed["test_result"]) == dict(whole["test_result"])
     assert resumed["best_valid_score"] == whole["best_valid_score"]
     # The best epoch is counted over the whole run, not from the resume on.
     assert (resumed["best_epoch"], resumed["last_epoch"]) == (whole["best_epoch"], 1)
     assert whole["resumed_epoch"] is None and whole["seconds_before_resume"] == 0.0
     assert resumed["resumed_epoch"] == 1 and resumed["seconds_before_resume"] > 0
-    logs = (workdir / "log" / "AlphaFuseSASRec").glob("*.log")
+    logs = (workdir / "log" / model).glob("*.log")
     first_log, resumed_log = sorted(logs, key=lambda log: log.stat().st_mtime)
     assert "epoch 0 training" in first_log.read_text()
     assert "epoch 0 training" not in resumed_log.read_text()  # it trained epoch 1 only
