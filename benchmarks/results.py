@@ -12,7 +12,7 @@ Each run trains with early stopping on the validation metric and reports the tes
 the best epoch (with ``group_metrics: True`` in the config, the tail/head groups too).
 
 Writes ``OUT.csv`` (one row per run, appended as runs finish: an interrupted table resumes where
-it stopped), ``OUT.md`` (mean and standard deviation over seeds) and ``OUT.png`` (the first
+it stopped, the runs in flight from their last epoch, kept in ``OUT.runs/``), ``OUT.md`` (mean and standard deviation over seeds) and ``OUT.png`` (the first
 metric, mean and standard deviation). ``python -m recbole_alphafuse benchmark`` tunes the models
 on validation first; this table takes them at their defaults. ``--jobs N`` runs N trainings at once, each on
 cores / N threads.
@@ -20,6 +20,7 @@ cores / N threads.
 
 import argparse
 import os
+import shutil
 import sys
 from concurrent.futures import as_completed
 from pathlib import Path
@@ -35,6 +36,8 @@ from recbole_alphafuse.benchmark import (
     plot_bars,
     protocol,
     read_runs,
+    run_checkpoint_dir,
+    runs_folder,
     train_and_test,
     worker_pool,
 )
@@ -119,17 +122,26 @@ def main():
     ]
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     print(f"{len(todo)} runs to do ({len(done)} already in {csv_path}), {args.jobs} at a time")
+    runs_dir = runs_folder(csv_path)
     with worker_pool(args.jobs, threads) as pool:
-        futures = {pool.submit(train_and_test, *task, config_files): task for task in todo}
+        futures = {}
+        for dataset, model, seed in todo:
+            folder = run_checkpoint_dir(runs_dir, dataset, model, "default", seed, {})
+            future = pool.submit(
+                train_and_test, dataset, model, seed, config_files, checkpoint_dir=str(folder)
+            )
+            futures[future] = folder
         for future in as_completed(futures):
             row, _ = future.result()
             append_run(csv_path, row, RUN_FIELDS + [k for k in row if k not in RUN_FIELDS])
+            shutil.rmtree(futures[future], ignore_errors=True)
             runs.append({key: str(value) for key, value in row.items()})
             print(
                 f"{row['dataset']} {row['model']} seed={row['seed']}: "
                 f"ndcg@10={row.get('ndcg@10')} ({row['seconds']}s)",
                 flush=True,
             )
+    shutil.rmtree(runs_dir, ignore_errors=True)
 
     chosen = [r for r in runs if int(r["seed"]) in args.seeds]
     summary = summarize(chosen, args.datasets, args.models, args.metrics)

@@ -556,6 +556,11 @@ class Study:
         return planned - done
 
 
+def runs_folder(csv_path):
+    """``OUT.runs/``: where the trainings in flight of the table ``OUT.csv`` keep their state."""
+    return Path(csv_path).with_suffix(".runs").absolute()
+
+
 def run_checkpoint_dir(runs_dir, dataset, model, stage, seed, setting):
     """The folder where one training of a benchmark keeps its state: the same for the same
     training (dataset, model, stage, seed and setting) in every invocation, so that a rerun
@@ -726,7 +731,7 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
     file) and rewriting the table as it finishes (an interrupted benchmark keeps them all up to
     date)."""
     csv_path, ranks_path = paths
-    runs_dir = csv_path.with_suffix(".runs").absolute()
+    runs_dir = runs_folder(csv_path)
     started_at, finished_here = time.perf_counter(), 0
     with open_pool() as pool:
         running = {}
@@ -737,7 +742,6 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
                     checkpoint_dir = run_checkpoint_dir(
                         runs_dir, study.dataset, study.model, stage, seed, setting
                     )
-                    checkpoint_dir.mkdir(parents=True, exist_ok=True)
                     future = pool.submit(
                         _run_task,
                         study.dataset,

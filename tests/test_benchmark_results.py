@@ -53,6 +53,7 @@ def test_the_results_script_trains_each_model_and_seed_once_and_tabulates_them(s
     assert float(runs[0]["ndcg@10"]) <= float(runs[0]["hit@10"])
     table = (workdir / "table.md").read_text()
     assert f"| IDSASRec | 1 | {float(runs[0]['ndcg@10']):.4f} ± 0.0000 |" in table
+    assert runs[0]["resumed_epoch"] == "" and not (workdir / "table.runs").exists()
     # Run again: the CSV already holds that run, nothing is trained.
     result = run_script("benchmarks/results.py", args, workdir)
     assert "0 runs to do (1 already in" in result.stdout
