@@ -25,9 +25,9 @@ Writes ``OUT.csv`` (every trial and every run, appended as they finish: an inter
 resumes where it stopped), ``OUT.ranks.jsonl`` (each tested run's test users and the rank it
 gave each one's target), ``OUT.md`` (the table) and, where matplotlib is installed, ``OUT.png``.
 While it runs, each training in flight keeps its state in ``OUT.runs/`` at every epoch (a
-``-last.pth`` checkpoint): a rerun after an interruption continues those trainings from their
-last epoch, to exactly the results of an uninterrupted run (the CSV's ``resumed_epoch`` says
-where one was resumed). Each folder goes when its training is written, ``OUT.runs/`` when the
+``-last.pth`` checkpoint; a search trial's folder also records its setting): a rerun after an
+interruption continues those trainings from their last epoch, to exactly the results of an
+uninterrupted run (the CSV's ``resumed_epoch`` says where one was resumed). Each folder goes when its training is written, ``OUT.runs/`` when the
 benchmark is done. The table compares models user by user on the same test users: Δ is the
 paired difference of the first metric, each user's value averaged over the seeds, ± its
 standard error over users.
@@ -88,6 +88,7 @@ RUN_FIELDS = [
 ]
 BENCHMARK_FIELDS = ["stage", "trial", "setting", *RUN_FIELDS, "error"]
 TESTED = ("tuned", "default")  # the stages after the selection; trials and finalists never are
+TRIAL_RECORD = "trial.json"  # in a trial's folder of OUT.runs/: its number and setting
 TOOLS = ("Hyperopt", "Ray")  # where the trainings run: processes of this machine, or Ray tasks
 
 
@@ -372,6 +373,7 @@ class Study:
         self.test_ranks = {}  # (stage, setting text, seed) -> (test users, target ranks)
         self.started = set()  # trial numbers and (stage, ..., seed) handed out, not finished
         self.proposed = {}  # trial number -> the setting handed out
+        self.interrupted = {}  # trial number -> its setting, of a trial in flight at a stop
 
     @property
     def search(self):
@@ -479,7 +481,10 @@ class Study:
         free = [n for n in range(self.trials) if n not in self.finished and n not in self.started]
         if free:
             number = free[0]
-            if self.grid:
+            if number in self.interrupted:
+                # TPE would now propose from more finished trials: hand out the same setting.
+                setting = self.interrupted.pop(number)
+            elif self.grid:
                 setting = self.grid[number]
             elif number == 0 and self.start is not None:
                 setting = self.start
@@ -568,6 +573,24 @@ def run_checkpoint_dir(runs_dir, dataset, model, stage, seed, setting):
     key = json.dumps([dataset, model, stage, seed, setting_text(setting)])
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     return Path(runs_dir) / f"{dataset}-{parse_model(model)[0]}-{stage}-{seed}-{digest}"
+
+
+def record_trial(checkpoint_dir, study, number, setting):
+    """Write which trial of ``study`` a folder of ``OUT.runs/`` trains, and its setting."""
+    Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    record = {"dataset": study.dataset, "model": study.model, "trial": number}
+    with written_atomically(Path(checkpoint_dir) / TRIAL_RECORD, "w") as f:
+        json.dump({**record, "setting": setting_text(setting)}, f)
+
+
+def read_interrupted_trials(runs_dir, studies):
+    """Give each study the trials that were in flight when a benchmark stopped, with their
+    settings, so that the rerun trains them again with these settings and resumes them."""
+    for path in sorted(Path(runs_dir).glob(f"*/{TRIAL_RECORD}")):
+        record = json.loads(path.read_text())
+        study = studies.get((record["dataset"], record["model"]))
+        if study and record["trial"] not in study.finished:
+            study.interrupted[record["trial"]] = read_setting(record["setting"])
 
 
 def _run_task(dataset, model, stage, seed, setting, config_files, checkpoint_dir, fixed=None):
@@ -701,6 +724,7 @@ def benchmark(
         if study:
             key = (record["stage"], record["setting"], int(record["seed"]))
             study.test_ranks[key] = (record["users"], record["ranks"])
+    read_interrupted_trials(runs_folder(csv_path), studies)
     _print_plan(studies, seeds, defaults, jobs, csv_path)
 
     protocols = {dataset: protocol(dataset, config_files) for dataset in datasets}
@@ -742,6 +766,8 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
                     checkpoint_dir = run_checkpoint_dir(
                         runs_dir, study.dataset, study.model, stage, seed, setting
                     )
+                    if stage == "trial":
+                        record_trial(checkpoint_dir, study, number, setting)
                     future = pool.submit(
                         _run_task,
                         study.dataset,
@@ -754,7 +780,7 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
                     )
                     running[future] = (study, number, checkpoint_dir)
             if not running:
-                # Left over only by trials that a resumed search proposed differently.
+                # What is left belongs to trainings this command no longer runs.
                 shutil.rmtree(runs_dir, ignore_errors=True)
                 return
             done, _ = wait(running, return_when=FIRST_COMPLETED)

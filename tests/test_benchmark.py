@@ -18,7 +18,9 @@ from recbole_alphafuse.benchmark import (
     append_ranks,
     benchmark,
     parse_model,
+    read_interrupted_trials,
     read_ranks,
+    record_trial,
     report,
     run_checkpoint_dir,
     train_and_test,
@@ -109,6 +111,43 @@ def test_tpe_does_not_propose_a_setting_twice(tmp_path):
         )
     assert len({row["setting"] for row in study.finished.values()}) == 7
     assert study.chosen()[1] == {"a": 4}
+
+
+def test_a_trial_in_flight_at_a_stop_is_handed_its_setting_again(tmp_path):
+    path = tmp_path / "M.hyper"
+    path.write_text("a choice [0,1,2,3,4,5,6,7]\n")
+    config = {"valid_metric_bigger": True, "a": 0}
+
+    def score(setting):
+        return 1 / (1 + abs(setting["a"] - 4))
+
+    def study_with_finished(handed, numbers):
+        study = Study("D", "M", path, trials=6, seeds=[1], defaults=False, config=config)
+        for number in numbers:
+            _finished(study, "trial", handed[number], 1, score(handed[number]), number)
+        return study
+
+    first = Study("D", "M", path, trials=6, seeds=[1], defaults=False, config=config)
+    handed = {}
+    for _ in range(3):
+        _, number, _, setting = first.next_task()
+        handed[number] = setting
+    for number in (0, 1):
+        _finished(first, "trial", handed[number], 1, score(handed[number]), number)
+    _, number, _, handed[3] = first.next_task()
+    assert number == 3
+    _finished(first, "trial", handed[3], 1, score(handed[3]), 3)
+    # Stopped with trial 2 in flight: its folder records it (trial 3's record is stale).
+    runs_dir = tmp_path / "M.runs"
+    for number in (2, 3):
+        folder = run_checkpoint_dir(runs_dir, "D", "M", "trial", 1, handed[number])
+        record_trial(folder, first, number, handed[number])
+    # From the trials finished by now, TPE would propose another setting for trial 2.
+    assert study_with_finished(handed, (0, 1, 3)).next_task()[3] != handed[2]
+    rerun = study_with_finished(handed, (0, 1, 3))
+    read_interrupted_trials(runs_dir, {("D", "M"): rerun})
+    assert rerun.next_task() == ("trial", 2, 1, handed[2])
+    assert rerun.next_task()[1] == 4
 
 
 def _finished(study, stage, setting, seed, score, number=""):
