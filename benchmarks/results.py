@@ -12,10 +12,11 @@ Each run trains with early stopping on the validation metric and reports the tes
 the best epoch (with ``group_metrics: True`` in the config, the tail/head groups too).
 
 Writes ``OUT.csv`` (one row per run, appended as runs finish: an interrupted table resumes where
-it stopped, the runs in flight from their last epoch, kept in ``OUT.runs/``), ``OUT.md`` (mean and standard deviation over seeds) and ``OUT.png`` (the first
-metric, mean and standard deviation). ``python -m recbole_alphafuse benchmark`` tunes the models
-on validation first; this table takes them at their defaults. ``--jobs N`` runs N trainings at once, each on
-cores / N threads.
+it stopped, the runs in flight from their last epoch, kept in ``OUT.runs/``), ``OUT.md`` (mean
+and standard deviation over seeds) and ``OUT.png`` (the first metric, mean and standard
+deviation). ``python -m recbole_alphafuse benchmark`` tunes the models on validation first; this
+table takes them at their defaults. ``--jobs N`` runs N trainings at once, each on cores / N
+threads.
 """
 
 import argparse

@@ -28,9 +28,9 @@ While it runs, each training in flight keeps its state in ``OUT.runs/`` at every
 ``-last.pth`` checkpoint; a search trial's folder also records its setting): a rerun after an
 interruption continues those trainings from their last epoch, to exactly the results of an
 uninterrupted run (the CSV's ``resumed_epoch`` says where one was resumed). Each folder goes
-when its training is written, ``OUT.runs/`` when the benchmark is done. The table compares models user by user on the same test users: Δ is the
-paired difference of the first metric, each user's value averaged over the seeds, ± its
-standard error over users.
+when its training is written, ``OUT.runs/`` when the benchmark is done. The table compares
+models user by user on the same test users: Δ is the paired difference of the first metric,
+each user's value averaged over the seeds, ± its standard error over users.
 ``--jobs J`` runs J trainings at once, each on cores / J threads, in processes of this machine;
 with ``--tool Ray`` as Ray tasks instead (a local Ray instance, or the cluster at
 ``--ray_address``), each given ``--threads`` CPUs and ``--gpus_per_trial`` GPUs: the same search,
