@@ -749,6 +749,17 @@ def benchmark(
     return studies
 
 
+def share_trained_here(row):
+    """The part of a finished run that this command trained, in runs, for the time estimate: a
+    run resumed at epoch N that stopped after epoch E counts (E + 1 - N) / (E + 1), so that runs
+    finishing early after a restart do not make the rest look shorter."""
+    resumed, last_epoch = row.get("resumed_epoch"), row.get("last_epoch")
+    if resumed is None or last_epoch is None:
+        return 1.0
+    epochs = int(last_epoch) + 1
+    return max(epochs - int(resumed), 1) / epochs
+
+
 def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
     """Train what the studies ask for, ``jobs`` at a time in ``open_pool()`` (a
     :func:`worker_pool`), appending each row to the CSV (and a tested run's ranks to the ranks
@@ -797,7 +808,7 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
                 shutil.rmtree(checkpoint_dir, ignore_errors=True)
                 study.add({k: "" if v is None else str(v) for k, v in row.items()})
                 write_table()
-                finished_here += 1
+                finished_here += share_trained_here(row)
                 left = sum(s.remaining() for s in studies.values())
                 pace = (time.perf_counter() - started_at) / finished_here
                 what = {

@@ -23,6 +23,7 @@ from recbole_alphafuse.benchmark import (
     record_trial,
     report,
     run_checkpoint_dir,
+    share_trained_here,
     train_and_test,
     worker_pool,
 )
@@ -288,6 +289,14 @@ def test_a_sigterm_stops_the_trainings_in_flight_and_no_orphan_is_left():
     assert time.monotonic() - started < 150
     assert not any(worker.is_alive() for worker in workers)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_time_estimate_counts_a_resumed_run_by_the_epochs_trained_after_the_restart():
+    assert share_trained_here({"resumed_epoch": None, "last_epoch": 17}) == 1.0
+    assert share_trained_here({"resumed_epoch": 8, "last_epoch": 17}) == 10 / 18
+    # Resumed after its last epoch (stopped while testing): still some work, never zero.
+    assert share_trained_here({"resumed_epoch": 18, "last_epoch": 17}) == 1 / 18
+    assert share_trained_here({"error": "ValueError: diverged", "resumed_epoch": 3}) == 1.0
 
 
 def test_model_overrides_read_numbers_in_any_notation():
