@@ -29,6 +29,7 @@ import torch
 from recbole.utils import ModelType
 
 from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.ranking import TopItems
 
 GROUPS = ("tail_item", "head_item", "tail_user", "head_user")
 SINGLE_TARGET_METRICS = ("hit", "recall", "ndcg", "mrr", "precision")
@@ -37,9 +38,14 @@ SINGLE_TARGET_METRICS = ("hit", "recall", "ndcg", "mrr", "precision")
 def target_ranks(scores, targets, depth):
     """0-based position of each row's target in the row's top ``depth`` scores (``depth`` if absent).
 
-    Uses ``torch.topk`` exactly as RecBole's Collector does, so ties resolve the same way.
+    ``scores`` is a score matrix, ranked with ``torch.topk`` exactly as RecBole's Collector does
+    (so ties resolve the same way), or the :class:`~recbole_alphafuse.ranking.TopItems` of a
+    blocked ranking.
     """
-    _, top = torch.topk(scores, depth, dim=-1)
+    if isinstance(scores, TopItems):
+        top = scores.items[:, :depth]
+    else:
+        _, top = torch.topk(scores, depth, dim=-1)
     found = top == targets.unsqueeze(-1)
     return torch.where(found.any(-1), found.int().argmax(-1), depth)
 

@@ -23,6 +23,7 @@ from recbole_alphafuse.data.itememb import check_no_extra_items, itememb_path
 from recbole_alphafuse.data.itememb_cache import create_cached_dataset, load_itememb
 from recbole_alphafuse.data.prepare import prepare_dataset, uses_itememb_cache
 from recbole_alphafuse.data.windows import check_train_positions, windowed_train_data
+from recbole_alphafuse.ranking import users_per_ranking_batch
 from recbole_alphafuse.registry import get_trainer
 from recbole_alphafuse.safe_load import load_checkpoint
 
@@ -54,10 +55,26 @@ def create_dataset(config):
     return dataset
 
 
+def bound_users_per_ranking_batch(config, n_items):
+    """Models that score all items at once (RecBole's own) rank fewer users per batch on large
+    catalogues (:func:`~recbole_alphafuse.ranking.users_per_ranking_batch`)."""
+    if hasattr(config.model_class, "full_sort_query"):
+        return
+    users = users_per_ranking_batch(config, n_items)
+    if users < config["eval_batch_size"]:
+        getLogger().info(
+            f"eval_batch_size {config['eval_batch_size']} -> {users}: {config['model']} scores "
+            f"all {n_items} items at once, so fewer users per batch keep a batch's scores within "
+            "eval_batch_size x ranking_block_size."
+        )
+        config["eval_batch_size"] = users
+
+
 def _build(config):
     """Dataset, dataloaders and model for ``config``; the model is built from the training data."""
     check_train_positions(config, config.model_class)
     dataset = create_dataset(config)
+    bound_users_per_ranking_batch(config, dataset.item_num)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     if config["train_positions"] == "all":
         train_data = windowed_train_data(config, train_data)

@@ -9,6 +9,7 @@ from recbole.utils import get_trainer as recbole_get_trainer
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse import model as registered
 from recbole_alphafuse.evaluation import GroupMetricsMixin
+from recbole_alphafuse.ranking import BlockedRankingMixin
 from recbole_alphafuse.trainer import CheckpointMixin, DistributedMixin
 
 
@@ -35,7 +36,8 @@ def get_model(model_name):
 
 def get_trainer(model_type, model_name):
     """Return RecBole's trainer for the model, able to reload the plugin's own checkpoints, to
-    train in CPU or GPU processes alike and to report long-tail group metrics."""
+    train in CPU or GPU processes alike, to rank large catalogues in bounded memory and to report
+    long-tail group metrics."""
     return _trusted_trainer(recbole_get_trainer(model_type, model_name))
 
 
@@ -43,6 +45,6 @@ def get_trainer(model_type, model_name):
 def _trusted_trainer(trainer_class):
     return type(
         trainer_class.__name__,
-        (CheckpointMixin, DistributedMixin, GroupMetricsMixin, trainer_class),
+        (CheckpointMixin, DistributedMixin, GroupMetricsMixin, BlockedRankingMixin, trainer_class),
         {},
     )

@@ -5,14 +5,15 @@ import math
 import pytest
 import torch
 from conftest import FAST_CONFIG, build_model
+from torch import nn
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.model.diffusion_loss import (
     centroid_negatives,
     cosine_error,
     preference_loss,
-    x0_cross_entropy,
 )
+from recbole_alphafuse.model.loss import ItemSoftmax
 from recbole_alphafuse.registry import get_trainer
 
 DIFFUSION_CONFIG = {**FAST_CONFIG, "null_thres": None, "learning_rate": 0.003}
@@ -56,17 +57,28 @@ def test_preference_loss_rewards_a_worse_negative_reconstruction():
     assert preference_loss(positive, negative, 5.0, 1.0).item() == pytest.approx(0.3)
 
 
-def test_x0_cross_entropy_by_hand():
+def x0_cross_entropy(predicted, items, targets, temperature, chunk_size=None):
+    """The diffusion models' x0 ranking term over the table ``items``."""
+    ranking = ItemSoftmax(len(items), chunk_size=chunk_size, cosine=True, temperature=temperature)
+    return ranking(predicted, targets, nn.Embedding.from_pretrained(items))
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_x0_cross_entropy_by_hand(chunk_size):
     items = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 3.0]])  # row 0: [PAD], scores 0
     predicted = torch.tensor([[1.0, 1.0]])
     cosine = 1.0 / math.sqrt(2.0)
     logits = torch.tensor([0.0, cosine, cosine]) / 0.5
     expected = -torch.log_softmax(logits, dim=0)[2]
-    loss = x0_cross_entropy(predicted, items, torch.tensor([2]), 0.5)
+    loss = x0_cross_entropy(predicted, items, torch.tensor([2]), 0.5, chunk_size)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     # Blind to the scale of the prediction and of each item.
     rescaled = x0_cross_entropy(
-        predicted * 7, items * torch.tensor([[1.0], [3.0], [0.1]]), torch.tensor([2]), 0.5
+        predicted * 7,
+        items * torch.tensor([[1.0], [3.0], [0.1]]),
+        torch.tensor([2]),
+        0.5,
+        chunk_size,
     )
     assert rescaled.item() == pytest.approx(loss.item(), rel=1e-6)
 

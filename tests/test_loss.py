@@ -1,11 +1,19 @@
 """Next-item losses against their formulas on small tensors."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.model.loss import NextItemLoss, uniform_negatives
+from recbole_alphafuse.model.loss import (
+    ItemSoftmax,
+    NextItemLoss,
+    generalised_bce,
+    shared_negative_pool,
+    uniform_negatives,
+)
 
 
 class Table(torch.nn.Module):
@@ -64,6 +72,129 @@ def test_negatives_are_uniform_over_the_items_but_the_target():
         assert (others - 90_000 / 8).abs().max() < 0.03 * 90_000 / 8
 
 
+def loss_and_gradients(loss_fn, seq, table):
+    seq = seq.clone().requires_grad_()
+    weight = table.weight.detach().clone().requires_grad_()
+    loss = loss_fn(seq, Table(weight))
+    loss.backward()
+    return loss.detach(), seq.grad, weight.grad
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 4, 10, 64])
+def test_chunked_ce_has_the_loss_and_gradients_of_the_materialised_ce(case, chunk_size):
+    seq, pos, table = case
+    table.weight[0] = 0.0  # [PAD], as in every strategy's table
+    full = loss_and_gradients(lambda q, t: NextItemLoss("CE", 10)(q, pos, t), seq, table)
+    chunked_loss = NextItemLoss("CE", 10, ce_chunk_size=chunk_size)
+    chunked = loss_and_gradients(lambda q, t: chunked_loss(q, pos, t), seq, table)
+    assert torch.allclose(chunked[0], full[0], atol=1e-6)
+    assert torch.allclose(chunked[1], full[1], atol=1e-6)
+    # The item rows' gradients; [PAD] gets none (a strategy's table never trains it).
+    assert torch.allclose(chunked[2][1:], full[2][1:], atol=1e-6)
+    assert not chunked[2][0].any()
+
+
+def test_chunked_ce_never_builds_more_than_a_chunk_of_logits():
+    torch.manual_seed(0)
+    seq, table = torch.randn(32, 8), Table(torch.randn(1000, 8))
+    shapes = []
+    original = torch.Tensor.__matmul__
+
+    def recording_matmul(left, right):
+        shapes.append(tuple(right.shape))
+        return original(left, right)
+
+    softmax = ItemSoftmax(1000, chunk_size=100)
+    torch.Tensor.__matmul__ = recording_matmul
+    try:
+        softmax(seq.requires_grad_(), torch.randint(1, 1000, (32,)), table).backward()
+    finally:
+        torch.Tensor.__matmul__ = original
+    # 10 chunks, each scored in the forward pass and again in the backward pass.
+    assert shapes == [(8, 100)] * 20
+
+
+def test_sampled_softmax_over_every_real_item_is_the_full_softmax_over_them(case):
+    seq, pos, table = case
+    sampled = NextItemLoss("SampledSoftmax", 10, n_negatives=9)
+    over_real_items = F.cross_entropy(seq @ table.weight[1:].T, pos - 1)
+    assert torch.allclose(sampled(seq, pos, table), over_real_items, atol=1e-6)
+    # A larger pool cannot hold more than every real item.
+    assert torch.allclose(
+        NextItemLoss("SampledSoftmax", 10, n_negatives=500)(seq, pos, table), over_real_items
+    )
+
+
+def test_the_pool_is_shared_uniform_and_without_padding():
+    torch.manual_seed(0)
+    counts = torch.zeros(10)
+    for _ in range(3000):
+        pool = shared_negative_pool(10, 3, "cpu")
+        assert len(pool.unique()) == 3
+        counts += torch.bincount(pool, minlength=10)
+    assert counts[0] == 0
+    # Each real item in the pool with probability 3 / 9: 1,000 times in 3,000 draws.
+    assert (counts[1:] - 1000).abs().max() < 100
+
+
+def test_sampled_softmax_masks_collisions_and_applies_log_q(case):
+    seq, pos, table = case
+    softmax = ItemSoftmax(10, n_negatives=4)
+    torch.manual_seed(5)
+    target, pooled, k = softmax.pool_logits(seq, pos, table)
+    torch.manual_seed(5)
+    pool = shared_negative_pool(10, 4, "cpu")
+    collides = pool.unsqueeze(0) == pos.unsqueeze(1)
+    assert collides.any(), "the seed should draw at least one target into the pool"
+    assert torch.equal(torch.isinf(pooled), collides)
+    assert torch.allclose(pooled[~collides], (seq @ table.weight[pool].T)[~collides])
+    assert torch.allclose(target, (seq * table.weight[pos]).sum(-1))
+    torch.manual_seed(5)
+    loss = softmax(seq, pos, table)
+    corrected = (seq @ table.weight[pool].T - torch.log(torch.tensor(4 / 9))).masked_fill(
+        collides, float("-inf")
+    )
+    logits = torch.cat([target[:, None], corrected], dim=1)
+    assert torch.allclose(loss, (torch.logsumexp(logits, 1) - logits[:, 0]).mean())
+
+
+@pytest.mark.parametrize("loss_type", ["SampledSoftmax", "gBCE"])
+def test_sampled_gradients_reach_only_the_pooled_and_target_rows(loss_type):
+    torch.manual_seed(1)
+    seq, pos, table = torch.randn(4, 8), torch.tensor([3, 7, 7, 50]), Table(torch.randn(100, 8))
+    torch.manual_seed(2)
+    _, _, grad = loss_and_gradients(
+        lambda q, t: NextItemLoss(loss_type, 100, n_negatives=6)(q, pos, t), seq, table
+    )
+    torch.manual_seed(2)
+    scored = set(shared_negative_pool(100, 6, "cpu").tolist()) | set(pos.tolist())
+    touched = set(grad.abs().sum(1).nonzero().flatten().tolist())
+    assert touched == scored
+
+
+def test_gbce_by_hand():
+    target = torch.tensor([2.0, -1.0])
+    pooled = torch.tensor([[0.5, float("-inf"), -2.0], [1.0, 0.0, 3.0]])
+    alpha = 3 / 99
+    beta = alpha * (0.75 * (1 - 1 / alpha) + 1 / alpha)
+    rows = [
+        -beta * math.log(torch.sigmoid(torch.tensor(s)).item())
+        - sum(math.log(1 - torch.sigmoid(torch.tensor(n)).item()) for n in negs)
+        for s, negs in ((2.0, (0.5, -2.0)), (-1.0, (1.0, 0.0, 3.0)))
+    ]
+    expected = sum(rows) / 2 / 4
+    assert generalised_bce(target, pooled, 100, 0.75).item() == pytest.approx(expected, rel=1e-5)
+    # t = 0: beta = 1, plain BCE over the target and its negatives.
+    plain = generalised_bce(target, pooled, 100, 0.0)
+    assert plain.item() == pytest.approx(
+        (F.softplus(-target).sum() + F.softplus(pooled).sum()).item() / 2 / 4, rel=1e-6
+    )
+
+
 def test_unknown_loss_is_refused():
     with pytest.raises(AlphaFuseError, match="loss_type must be one of"):
         NextItemLoss("MSE", 10)
+    with pytest.raises(AlphaFuseError, match="ce_chunk_size|chunk_size must be a positive"):
+        NextItemLoss("CE", 10, ce_chunk_size=0)
+    with pytest.raises(AlphaFuseError, match="gbce_t must lie in"):
+        NextItemLoss("gBCE", 10, gbce_t=2)

@@ -8,7 +8,9 @@
 
 Either can add ``x0_ce_weight`` times a ranking term on the prediction (as DiffuRec scores its
 x0 against all items): softmax cross-entropy over every item of the cosine similarity between
-the predicted x0 and each item, divided by ``x0_ce_temperature``.
+the predicted x0 and each item, divided by ``x0_ce_temperature``. It is the SASRec models' CE
+(:class:`~recbole_alphafuse.model.loss.ItemSoftmax`), so it is chunked by ``ce_chunk_size`` and
+sampled by ``x0_ce_negatives`` the same way.
 """
 
 import torch.nn.functional as F
@@ -35,10 +37,3 @@ def preference_loss(positive_error, negative_error, gamma, preference_lambda):
     """
     margin = -gamma * (positive_error - negative_error)
     return -(1.0 - preference_lambda) * F.logsigmoid(margin) + preference_lambda * positive_error
-
-
-def x0_cross_entropy(predicted, items, targets, temperature):
-    """Softmax cross-entropy of the targets among all ``items`` rows, scored by cosine similarity
-    with the predicted x0 over ``temperature``; a zero row ([PAD]) scores 0."""
-    logits = F.normalize(predicted, dim=-1) @ F.normalize(items, dim=-1).T
-    return F.cross_entropy(logits / temperature, targets)

@@ -16,8 +16,8 @@ from recbole_alphafuse.model.diffusion_loss import (
     centroid_negatives,
     cosine_error,
     preference_loss,
-    x0_cross_entropy,
 )
+from recbole_alphafuse.model.loss import ItemSoftmax
 from recbole_alphafuse.model.sasrec_backbone import SASRecBackbone
 from recbole_alphafuse.model.sequence_encoder import recbole_init
 
@@ -46,7 +46,7 @@ class DreamRecBackbone(SASRecBackbone):
     supported_train_positions = TRAIN_POSITIONS
 
     # SASRec-backbone keys with no meaning here: the loss is the denoiser's (diffusion_loss).
-    inapplicable_keys = ("loss_type", "temperature", "neg_ratio")
+    inapplicable_keys = ("loss_type", "temperature", "neg_ratio", "n_negatives", "gbce_t")
 
     def __init__(self, config, dataset):
         ignored = [key for key in self.inapplicable_keys if key in config.external_config_dict]
@@ -68,6 +68,13 @@ class DreamRecBackbone(SASRecBackbone):
                 f"x0_ce_weight must be >= 0 (0 turns the ranking term off) and x0_ce_temperature "
                 f"> 0, got {self.x0_ce_weight} and {self.x0_ce_temperature}."
             )
+        self.x0_ranking = ItemSoftmax(
+            dataset.item_num,
+            chunk_size=config["ce_chunk_size"],
+            n_negatives=config["x0_ce_negatives"],
+            cosine=True,
+            temperature=self.x0_ce_temperature,
+        )
         self.preference_gamma = config["preference_gamma"]
         self.preference_lambda = config["preference_lambda"]
         if not 0.0 <= self.preference_lambda <= 1.0:
@@ -125,9 +132,7 @@ class DreamRecBackbone(SASRecBackbone):
         predicted = self.denoise(self.schedule.q_sample(x0, t, torch.randn_like(x0)), t, condition)
         loss = self.reconstruction_loss(predicted, x0, t, condition)
         if self.x0_ce_weight:
-            ranking = x0_cross_entropy(
-                predicted, self.item_embedding.weight, pos_items, self.x0_ce_temperature
-            )
+            ranking = self.x0_ranking(predicted, pos_items, self.item_embedding)
             loss = loss + self.x0_ce_weight * ranking
         return loss
 
@@ -193,6 +198,11 @@ class DreamRecBackbone(SASRecBackbone):
             )
         return x
 
+    def full_sort_query(self, interaction):
+        """The generated item embedding that every item is scored against (see
+        :mod:`recbole_alphafuse.ranking`)."""
+        return self._generate_for(interaction)
+
     def _generate_for(self, interaction):
         condition = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         # Seeded by the batch's first user so that a reloaded model ranks exactly the same.
@@ -205,4 +215,4 @@ class DreamRecBackbone(SASRecBackbone):
         return (generated * self.item_embedding(interaction[self.ITEM_ID])).sum(dim=-1)
 
     def full_sort_predict(self, interaction):
-        return self._generate_for(interaction) @ self.item_embedding.weight.T
+        return self.full_sort_query(interaction) @ self.item_embedding.weight.T

@@ -1,38 +1,187 @@
-"""Next-item losses shared by every backbone: RecBole's CE and BPR, and AlphaFuse's InfoNCE."""
+r"""Next-item losses shared by every backbone.
+
+- :class:`ItemSoftmax`: softmax cross-entropy of each target among the catalogue, in three
+  forms with one meaning: materialised (RecBole's CE: a ``[targets, items]`` logit matrix),
+  chunked (the same loss and gradients, never more than ``[targets, chunk]`` logits alive), or
+  sampled (a shared pool of uniform negatives with the logQ correction).
+- :func:`generalised_bce`: gSASRec's gBCE on the same pool.
+- :class:`NextItemLoss`: the ``loss_type`` of the SASRec-family models, built on both.
+
+Every form reads the item vectors it scores through the item-embedding strategy
+(``item_embedding(ids)``), so a strategy with a computed table (an adapter, AlphaFuse's fusion)
+computes only those rows.
+"""
+
+import math
 
 import torch
 import torch.nn.functional as F
 from recbole.model.loss import BPRLoss
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from recbole_alphafuse import AlphaFuseError
 
-LOSS_TYPES = ("CE", "BPR", "InfoNCE")
+LOSS_TYPES = ("CE", "BPR", "InfoNCE", "SampledSoftmax", "gBCE")
+
+
+def item_rows(item_embedding, item_ids):
+    """The strategy's vectors of ``item_ids``, with [PAD] as a zero row (as in ``.weight``)."""
+    return item_embedding(item_ids) * (item_ids != 0).unsqueeze(-1)
+
+
+def shared_negative_pool(n_items, count, device):
+    """One pool for a whole batch: ``count`` distinct items drawn uniformly from the real items
+    (1 .. n_items - 1), each in the pool with probability ``count / (n_items - 1)``."""
+    count = min(count, n_items - 1)
+    return torch.randperm(n_items - 1, device=device)[:count] + 1
+
+
+class ItemSoftmax:
+    r"""Cross-entropy of each target among the items, scored by ``queries . items``, or with
+    ``cosine`` by their cosine similarity; both divided by ``temperature``. [PAD] scores 0.
+
+    - ``n_negatives`` None, ``chunk_size`` None: the ``[targets, items]`` logits at once.
+    - ``chunk_size`` c: the log-partition summed over chunks of c items, each chunk's logits
+      recomputed in the backward pass (activation checkpointing): the same loss and gradients
+      with about ``targets x c`` floats of extra memory, whatever the catalogue size.
+    - ``n_negatives`` k: a sampled softmax. All targets of a batch share one pool of k uniform
+      negatives; a pooled item equal to a row's target is masked out of that row, and each
+      pooled logit gets the logQ correction :math:`-\log(k / (n_{items} - 1))`, so that the pool
+      stands for the whole catalogue. With k = every real item it is exactly the softmax over
+      the real items.
+    """
+
+    def __init__(
+        self, n_items, *, chunk_size=None, n_negatives=None, cosine=False, temperature=1.0
+    ):
+        for name, value in (("chunk_size", chunk_size), ("n_negatives", n_negatives)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise AlphaFuseError(f"{name} must be a positive integer or ~, got {value!r}.")
+        self.n_items = n_items
+        self.chunk_size = chunk_size
+        self.n_negatives = n_negatives
+        self.cosine = cosine
+        self.temperature = temperature
+
+    def _query(self, queries):
+        return F.normalize(queries, dim=-1) if self.cosine else queries
+
+    def _logits(self, queries, rows):
+        """``queries`` already prepared by :meth:`_query`."""
+        if self.cosine:
+            rows = F.normalize(rows, dim=-1)
+        logits = queries @ rows.T
+        return logits if self.temperature == 1 else logits / self.temperature
+
+    def _target_logits(self, queries, targets, item_embedding):
+        rows = item_rows(item_embedding, targets)
+        if self.cosine:
+            rows = F.normalize(rows, dim=-1)
+        return (queries * rows).sum(-1) / self.temperature
+
+    def __call__(self, queries, targets, item_embedding):
+        if self.n_negatives is not None:
+            return self.sampled(queries, targets, item_embedding)
+        if self.chunk_size is None:
+            logits = self._logits(self._query(queries), item_embedding.weight)
+            return F.cross_entropy(logits, targets)
+        queries = self._query(queries)
+        log_partition = self.log_partition(queries, item_embedding)
+        return (log_partition - self._target_logits(queries, targets, item_embedding)).mean()
+
+    def log_partition(self, queries, item_embedding):
+        """logsumexp over every item of each query's logits, chunk by chunk."""
+        parts = []
+        for start in range(0, self.n_items, self.chunk_size):
+            ids = torch.arange(
+                start, min(start + self.chunk_size, self.n_items), device=queries.device
+            )
+            parts.append(
+                checkpoint(self._chunk_logsumexp, queries, ids, item_embedding, use_reentrant=False)
+            )
+        return torch.logsumexp(torch.stack(parts, dim=1), dim=1)
+
+    def _chunk_logsumexp(self, queries, ids, item_embedding):
+        return torch.logsumexp(self._logits(queries, item_rows(item_embedding, ids)), dim=1)
+
+    def pool_logits(self, queries, targets, item_embedding):
+        """(target logits ``[T]``, pooled logits ``[T, k]`` with collisions at -inf, logQ not
+        applied, and the pool size k) of one batch's shared pool."""
+        queries = self._query(queries)
+        pool = shared_negative_pool(self.n_items, self.n_negatives, queries.device)
+        pooled = self._logits(queries, item_rows(item_embedding, pool))
+        pooled = pooled.masked_fill(pool.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
+        return self._target_logits(queries, targets, item_embedding), pooled, len(pool)
+
+    def sampled(self, queries, targets, item_embedding):
+        target, pooled, k = self.pool_logits(queries, targets, item_embedding)
+        log_q = math.log(k / (self.n_items - 1))
+        logits = torch.cat([target.unsqueeze(1), pooled - log_q], dim=1)
+        return F.cross_entropy(logits, torch.zeros_like(targets))
+
+
+def generalised_bce(target_logits, pooled_logits, n_items, calibration):
+    r"""gSASRec's gBCE (Petrov and Macdonald, RecSys 2023) on a shared pool of k negatives:
+    :math:`-\beta \log \sigma(s^+) - \sum_{j} \log(1 - \sigma(s^-_j))`, per target over its
+    ``1 + k`` scores, where :math:`\alpha = k / (n_{items} - 1)` and
+    :math:`\beta = \alpha (t (1 - 1/\alpha) + 1/\alpha)` with calibration t (t = 0: beta = 1,
+    plain BCE; t = 1: beta = alpha, fully calibrated). Masked (-inf) pooled logits add nothing."""
+    k = pooled_logits.shape[1]
+    alpha = k / (n_items - 1)
+    beta = alpha * (calibration * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+    negative = F.softplus(pooled_logits).sum(dim=1)
+    return ((beta * F.softplus(-target_logits) + negative) / (1 + k)).mean()
 
 
 class NextItemLoss(nn.Module):
     r"""Loss of a sequence representation against its next item.
 
-    - ``CE``: softmax cross-entropy over the dot products with all items (RecBole's SASRec).
+    - ``CE``: softmax cross-entropy over the dot products with all items (RecBole's SASRec);
+      with ``ce_chunk_size`` computed over item chunks in bounded memory (:class:`ItemSoftmax`).
+    - ``SampledSoftmax``: the same softmax over the target and one pool of ``n_negatives``
+      uniform negatives shared by the batch, collisions masked, logQ-corrected.
+    - ``gBCE``: gSASRec's generalised BCE on that pool, calibration ``gbce_t``.
     - ``BPR``: pairwise loss against the negative item RecBole's sampler provides.
     - ``InfoNCE``: cosine similarity divided by ``temperature``, against ``neg_ratio`` negatives
-      drawn uniformly from the items other than the target, as in AlphaFuse's reference training.
+      drawn uniformly per target from the items other than it, as in AlphaFuse's reference
+      training.
     """
 
-    def __init__(self, loss_type, n_items, temperature=0.07, neg_ratio=64):
+    def __init__(
+        self,
+        loss_type,
+        n_items,
+        temperature=0.07,
+        neg_ratio=64,
+        ce_chunk_size=None,
+        n_negatives=256,
+        gbce_t=0.75,
+    ):
         super().__init__()
         if loss_type not in LOSS_TYPES:
             raise AlphaFuseError(f"loss_type must be one of {LOSS_TYPES}, got '{loss_type}'.")
+        if loss_type == "gBCE" and not 0 <= gbce_t <= 1:
+            raise AlphaFuseError(f"gbce_t must lie in [0, 1], got {gbce_t}.")
         self.loss_type = loss_type
         self.n_items = n_items
         self.temperature = temperature
         self.neg_ratio = neg_ratio
+        self.gbce_t = gbce_t
+        sampled = loss_type in ("SampledSoftmax", "gBCE")
+        self.softmax = ItemSoftmax(
+            n_items,
+            chunk_size=ce_chunk_size if loss_type == "CE" else None,
+            n_negatives=n_negatives if sampled else None,
+        )
         self.bpr = BPRLoss()
 
     def forward(self, seq_output, pos_items, item_embedding, neg_items=None):
-        if self.loss_type == "CE":
-            logits = seq_output @ item_embedding.weight.T
-            return F.cross_entropy(logits, pos_items)
+        if self.loss_type in ("CE", "SampledSoftmax"):
+            return self.softmax(seq_output, pos_items, item_embedding)
+        if self.loss_type == "gBCE":
+            target, pooled, _ = self.softmax.pool_logits(seq_output, pos_items, item_embedding)
+            return generalised_bce(target, pooled, self.n_items, self.gbce_t)
         if self.loss_type == "BPR":
             pos_score = (seq_output * item_embedding(pos_items)).sum(-1)
             neg_score = (seq_output * item_embedding(neg_items)).sum(-1)

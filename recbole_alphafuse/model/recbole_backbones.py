@@ -29,6 +29,10 @@ class AlphaFuseGRU4Rec(GRU4Rec):
             config, dataset, width=config["embedding_size"]
         )
 
+    def full_sort_query(self, interaction):
+        """The GRU's last state, which every item is scored against by its dot product."""
+        return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+
 
 class AlphaFuseBERT4Rec(BERT4Rec):
     r"""AlphaFuse on BERT4Rec (Sun et al., CIKM 2019; Hu et al., SIGIR 2025).

@@ -19,8 +19,8 @@ class SASRecBackbone(SequentialRecommender):
     authors' reference block, see :mod:`~recbole_alphafuse.model.sequence_encoder`) reading item
     vectors from ``item_embedding_class`` (an :class:`ItemEmbedding` strategy) instead of its own
     ID table.
-    Registered models subclass it and name their strategy; ``loss_type`` is ``CE``, ``BPR`` or
-    ``InfoNCE`` (see :class:`NextItemLoss`). ``train_positions``: ``last`` trains RecBole's rows
+    Registered models subclass it and name their strategy; ``loss_type`` is ``CE``,
+    ``SampledSoftmax``, ``gBCE``, ``BPR`` or ``InfoNCE`` (see :class:`NextItemLoss`). ``train_positions``: ``last`` trains RecBole's rows
     (one target each, at the last position); ``all`` trains windows with a loss at every
     position (:mod:`recbole_alphafuse.data.windows`). Ranking is the raw dot product with every
     item.
@@ -53,6 +53,9 @@ class SASRecBackbone(SequentialRecommender):
             self.n_items,
             temperature=config["temperature"],
             neg_ratio=config["neg_ratio"],
+            ce_chunk_size=config["ce_chunk_size"],
+            n_negatives=config["n_negatives"],
+            gbce_t=config["gbce_t"],
         )
 
     def encode(self, item_emb, item_seq):
@@ -103,6 +106,10 @@ class SASRecBackbone(SequentialRecommender):
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         return (seq_output * self.item_embedding(interaction[self.ITEM_ID])).sum(dim=-1)
 
+    def full_sort_query(self, interaction):
+        """What every item is scored against by its dot product (see
+        :mod:`recbole_alphafuse.ranking`): the state at each history's last item."""
+        return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+
     def full_sort_predict(self, interaction):
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        return seq_output @ self.item_embedding.weight.T
+        return self.full_sort_query(interaction) @ self.item_embedding.weight.T

@@ -1,0 +1,129 @@
+"""Full ranking in bounded memory: the items scored block by block, only a running top-k kept.
+
+RecBole's full-sort evaluation asks the model for a ``[users, items]`` score matrix, masks the
+users' histories in it and ranks it, with an integer matrix of the same size for the positives:
+with 4,096 users per batch and 10^6 items that is over 30 GB. For a model that exposes
+``full_sort_query(interaction) -> [users, width]`` and scores items by the dot product with
+``item_embedding(item_ids)`` (every SASRec- and DreamRec-backbone model here),
+:class:`BlockedRankingMixin` scores ``ranking_block_size`` items at a time instead, masks the
+history entries that fall in the block and merges the block into each user's running top-k:
+memory is ``users x (k + block)``, whatever the catalogue. The collector receives the top-k
+(:class:`TopItems`) in place of the score matrix and fills RecBole's ``rec.topk`` and
+``rec.items`` from it, so every top-k metric (NDCG, Hit, MRR, Recall, Precision, MAP, coverage,
+popularity) and the long-tail groups come out as RecBole computes them.
+
+Metrics that need every score (``rec.meanrank``: GAUC; ``rec.score``: AUC, ...) and models that
+score items otherwise (RecBole's own) keep RecBole's path; for those,
+:func:`users_per_ranking_batch` bounds the score matrix by the number of users per batch.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from recbole.evaluator.collector import Collector
+
+#: Collector entries a top-k cannot provide.
+NEEDS_EVERY_SCORE = ("rec.meanrank", "rec.score")
+
+
+@dataclass
+class TopItems:
+    """Each user's ``depth`` best items, best first: ids ``[users, depth]`` and their scores."""
+
+    items: torch.Tensor
+    scores: torch.Tensor
+
+    @property
+    def device(self):
+        return self.items.device
+
+
+def blocked_top_items(query, item_embedding, n_items, depth, history_index, block_size):
+    """The top ``depth`` items of each row of ``query`` by dot product, [PAD] and each row's
+    history (RecBole's ``(rows, item ids)`` index, or None) excluded, scoring ``block_size``
+    items at a time."""
+    users = len(query)
+    best_scores = query.new_empty(users, 0)
+    best_items = torch.empty(users, 0, dtype=torch.long, device=query.device)
+    if history_index is None:
+        history_rows = history_items = torch.empty(0, dtype=torch.long, device=query.device)
+    else:
+        history_rows, history_items = (index.to(query.device) for index in history_index)
+    for start in range(0, n_items, block_size):
+        ids = torch.arange(start, min(start + block_size, n_items), device=query.device)
+        scores = query @ item_embedding(ids).T
+        if start == 0:
+            scores[:, 0] = float("-inf")
+        in_block = (history_items >= start) & (history_items < start + len(ids))
+        scores[history_rows[in_block], history_items[in_block] - start] = float("-inf")
+        candidates = torch.cat([best_scores, scores], dim=1)
+        best_scores, position = torch.topk(candidates, min(depth, candidates.shape[1]), dim=1)
+        best_items = torch.cat([best_items, ids.expand(users, -1)], dim=1).gather(1, position)
+    return TopItems(best_items, best_scores)
+
+
+def ranks_in_blocks(config, model, collector):
+    """Whether ``model``'s full ranking is blocked: ``ranking_block_size`` is set (~ ranks all
+    items at once, as RecBole does), the model exposes its query, and no metric asks for every
+    score."""
+    return (
+        config["ranking_block_size"] is not None
+        and hasattr(model, "full_sort_query")
+        and not any(collector.register.need(entry) for entry in NEEDS_EVERY_SCORE)
+    )
+
+
+def users_per_ranking_batch(config, n_items):
+    """Users per full-ranking batch for models ranked all at once: ``eval_batch_size``, or fewer
+    so that a batch's score matrix holds no more scores than a blocked batch does
+    (``eval_batch_size x ranking_block_size``)."""
+    if config["ranking_block_size"] is None:
+        return config["eval_batch_size"]
+    budget = config["eval_batch_size"] * config["ranking_block_size"]
+    return max(1, min(config["eval_batch_size"], budget // n_items))
+
+
+class TopItemsCollector(Collector):
+    """RecBole's Collector, which also takes a :class:`TopItems` for a batch's scores."""
+
+    def eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i):
+        if not isinstance(scores_tensor, TopItems):
+            return super().eval_batch_collect(scores_tensor, interaction, positive_u, positive_i)
+        top = scores_tensor.items
+        if self.register.need("rec.items"):
+            self.data_struct.update_tensor("rec.items", top)
+        if self.register.need("rec.topk"):
+            # A top item is a hit when its (row, item) pair is one of the batch's positives.
+            positive_u, positive_i = positive_u.to(top.device), positive_i.to(top.device)
+            width = int(max(top.max(), positive_i.max())) + 1
+            rows = torch.arange(len(top), device=top.device).unsqueeze(1)
+            hits = torch.isin(rows * width + top, positive_u * width + positive_i).int()
+            positives = torch.bincount(positive_u, minlength=len(top)).unsqueeze(1).int()
+            self.data_struct.update_tensor("rec.topk", torch.cat([hits, positives], dim=1))
+        if self.register.need("data.label"):
+            label = interaction[self.config["LABEL_FIELD"]].to(self.device)
+            self.data_struct.update_tensor("data.label", label)
+
+
+class BlockedRankingMixin:
+    """Put in front of a RecBole trainer: full ranking of models with a ``full_sort_query`` in
+    blocks of ``ranking_block_size`` items (see the module)."""
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.eval_collector = TopItemsCollector(config)
+
+    def _full_sort_batch_eval(self, batched_data):
+        if not ranks_in_blocks(self.config, self.model, self.eval_collector):
+            return super()._full_sort_batch_eval(batched_data)
+        interaction, history_index, positive_u, positive_i = batched_data
+        interaction = interaction.to(self.device)
+        top = blocked_top_items(
+            self.model.full_sort_query(interaction),
+            self.model.item_embedding,
+            self.tot_item_num,
+            max(self.config["topk"]),
+            history_index,
+            self.config["ranking_block_size"],
+        )
+        return interaction, top, positive_u, positive_i
