@@ -19,7 +19,7 @@ from recbole_alphafuse.data.itememb import (
 from recbole_alphafuse.registry import get_model
 
 # Losses computed over the full item table or over negatives the model samples itself.
-POINTWISE_LOSSES = ("CE", "InfoNCE")
+POINTWISE_LOSSES = ("CE", "InfoNCE", "SampledSoftmax", "gBCE")
 
 
 def default_files(model_class):
@@ -165,7 +165,9 @@ class Config(RecBoleConfig):
         super()._set_default_parameters()
         final = self.final_config_dict
         final["data_path"] = os.path.join(data_root, self.dataset)
-        if final.get("loss_type") == "InfoNCE" and not hasattr(self.model_class, "input_type"):
+        if final.get("loss_type") in POINTWISE_LOSSES[1:] and not hasattr(
+            self.model_class, "input_type"
+        ):
             final["MODEL_INPUT_TYPE"] = InputType.POINTWISE
         if uses_language_embeddings(self.model_class):
             self._add_itememb_loading()

@@ -14,6 +14,7 @@ from recbole_alphafuse.model.sequence_encoder import (
     ReferenceBlock,
     ReferenceSASRecEncoder,
     build_sequence_encoder,
+    in_length_groups,
 )
 
 CONFIG = {"n_layers": 1, "n_heads": 2, "hidden_dropout_prob": 0.0, "encoder": "reference"}
@@ -93,6 +94,44 @@ def test_last_state_is_the_full_forward_at_the_last_item(encoder_name, n_layers)
     full = sequence_encoder(items, histories())
     assert last.shape == (2, 8)
     assert torch.allclose(last, torch.stack([full[0, 2], full[1, 4]]), atol=1e-6)
+
+
+@pytest.mark.parametrize("encoder_name", ["recbole", "reference"])
+def test_length_groups_give_the_whole_batch_states_and_gradients(encoder_name, monkeypatch):
+    """Encoding histories in groups of similar length, cut after each group's longest, changes
+    no state of a real position and no gradient."""
+    torch.manual_seed(3)
+    config = {
+        **CONFIG,
+        "encoder": encoder_name,
+        "n_layers": 2,
+        "inner_size": 16,
+        "attn_dropout_prob": 0.0,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12,
+        "initializer_range": 0.02,
+    }
+    sequence_encoder = build_sequence_encoder(config, 8, 12).eval()
+    monkeypatch.setattr("recbole_alphafuse.model.sequence_encoder.LENGTH_GROUP_ROWS", 3)
+    lengths = torch.tensor([1, 12, 4, 7, 2, 9, 4, 1, 11, 5])
+    item_seq = torch.where(
+        torch.arange(12) < lengths[:, None], torch.randint(1, 30, (10, 12)), torch.tensor(0)
+    )
+    real = item_seq != 0
+    results = []
+    for grouped in (False, True):
+        items = torch.randn(10, 12, 8, generator=torch.Generator().manual_seed(4))
+        items.requires_grad_()
+        if grouped:
+            states = in_length_groups(sequence_encoder, items, item_seq)
+            last = in_length_groups(sequence_encoder.last_state, items, item_seq, last_only=True)
+        else:
+            states = sequence_encoder(items, item_seq)
+            last = sequence_encoder.last_state(items, item_seq)
+        (states[real].square().sum() + last.sum()).backward()
+        results.append((states[real], last, items.grad))
+    for grouped, whole in zip(results[1], results[0]):
+        assert torch.allclose(grouped, whole, atol=1e-5)
 
 
 def test_reference_block_formula_by_hand():

@@ -9,7 +9,7 @@ from recbole_alphafuse.data.windows import (
     check_train_positions,
 )
 from recbole_alphafuse.model.loss import NextItemLoss, uniform_negatives
-from recbole_alphafuse.model.sequence_encoder import build_sequence_encoder
+from recbole_alphafuse.model.sequence_encoder import build_sequence_encoder, in_length_groups
 
 
 class SASRecBackbone(SequentialRecommender):
@@ -60,7 +60,7 @@ class SASRecBackbone(SequentialRecommender):
 
     def encode(self, item_emb, item_seq):
         """The causal encoder over embedded sequences: states at every position."""
-        return self.sequence_encoder(item_emb, item_seq)
+        return in_length_groups(self.sequence_encoder, item_emb, item_seq)
 
     def states(self, item_seq):
         """The encoder's state at every position of the histories: ``[B, L, width]``."""
@@ -68,7 +68,12 @@ class SASRecBackbone(SequentialRecommender):
 
     def forward(self, item_seq, item_seq_len):
         """The state at each history's last item: ``[B, width]``."""
-        return self.sequence_encoder.last_state(self.item_embedding(item_seq), item_seq)
+        return in_length_groups(
+            self.sequence_encoder.last_state,
+            self.item_embedding(item_seq),
+            item_seq,
+            last_only=True,
+        )
 
     def scored_states(self, interaction):
         """``train_positions: all``: the states of each window's scored positions and their next

@@ -183,6 +183,33 @@ class ReferenceSASRecEncoder(nn.Module):
         return self.final_norm(self.blocks[-1](x, allowed, query_positions=newest).squeeze(1))
 
 
+#: Histories encoded together by :func:`in_length_groups`.
+LENGTH_GROUP_ROWS = 256
+
+
+def in_length_groups(encode, item_emb, item_seq, last_only=False):
+    """``encode(item_emb, item_seq)`` over groups of histories of similar length, each cut after
+    its longest history: most histories are far shorter than ``MAX_ITEM_LIST_LENGTH``, and no
+    real position reads a later padding position, so the states of the real positions are those
+    of the whole batch while the padding is mostly never computed. ``last_only``: ``encode``
+    gives one state per history (``last_state``); else states at every position, zero at the
+    positions cut off."""
+    lengths = (item_seq != 0).sum(dim=1)
+    order = torch.argsort(lengths, stable=True)
+    states = None
+    for rows in order.split(LENGTH_GROUP_ROWS):
+        width = max(1, int(lengths[rows].max()))
+        part = encode(item_emb[rows, :width], item_seq[rows, :width])
+        if states is None:
+            shape = (len(item_seq),) if last_only else (len(item_seq), item_seq.size(1))
+            states = part.new_zeros(*shape, part.shape[-1])
+        if last_only:
+            states[rows] = part
+        else:
+            states[rows, :width] = part
+    return states
+
+
 SEQUENCE_ENCODERS = {"recbole": RecBoleSASRecEncoder, "reference": ReferenceSASRecEncoder}
 
 
