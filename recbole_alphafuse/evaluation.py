@@ -12,6 +12,9 @@ such as ``tail_item/ndcg@10``:
 Every example has one target, so ``hit``, ``recall``, ``ndcg``, ``mrr`` and ``precision`` follow
 from the target's position in the same top-k list that RecBole's evaluator ranks.
 
+It also adds ``coverage@k``: the share of the real items that are in at least one evaluated
+user's top k (RecBole 1.2.1's own ItemCoverage fails in its Collector).
+
 It also adds the standard error of each overall metric over the evaluated examples, under keys
 such as ``stderr/ndcg@10`` (their standard deviation / sqrt(n)): about how far the metric would
 move on another sample of as many users. A difference between two models well inside it is not
@@ -35,17 +38,19 @@ GROUPS = ("tail_item", "head_item", "tail_user", "head_user")
 SINGLE_TARGET_METRICS = ("hit", "recall", "ndcg", "mrr", "precision")
 
 
-def target_ranks(scores, targets, depth):
-    """0-based position of each row's target in the row's top ``depth`` scores (``depth`` if absent).
-
-    ``scores`` is a score matrix, ranked with ``torch.topk`` exactly as RecBole's Collector does
-    (so ties resolve the same way), or the :class:`~recbole_alphafuse.ranking.TopItems` of a
-    blocked ranking.
-    """
+def top_items(scores, depth):
+    """Each row's ``depth`` best items: from a score matrix, with ``torch.topk`` exactly as
+    RecBole's Collector ranks it (so ties resolve the same way), or from the
+    :class:`~recbole_alphafuse.ranking.TopItems` of a blocked ranking."""
     if isinstance(scores, TopItems):
-        top = scores.items[:, :depth]
-    else:
-        _, top = torch.topk(scores, depth, dim=-1)
+        return scores.items[:, :depth]
+    return torch.topk(scores, depth, dim=-1).indices
+
+
+def target_ranks(scores, targets, depth):
+    """0-based position of each row's target in the row's top ``depth`` scores (``depth`` if
+    absent); ``scores`` as for :func:`top_items`."""
+    top = top_items(scores, depth)
     found = top == targets.unsqueeze(-1)
     return torch.where(found.any(-1), found.int().argmax(-1), depth)
 
@@ -161,12 +166,18 @@ class GroupCollector:
         self.decimals = config["metric_decimal_place"]
         self.user_field = config["USER_ID_FIELD"]
         self.users, self.ranks, self.tail_item, self.tail_user = [], [], [], []
+        if reference is not None:
+            # Per k, whether each item is in some user's top k.
+            self.recommended = torch.zeros(len(self.topk), len(reference.tail_item), dtype=bool)
 
     def collect(self, interaction, scores, positive_i):
         targets = positive_i.to(scores.device)
         self.users.append(interaction[self.user_field].cpu())
         self.ranks.append(target_ranks(scores, targets, max(self.topk)).cpu())
         if self.reference is not None:
+            top = top_items(scores, max(self.topk)).cpu()
+            for row, k in enumerate(self.topk):
+                self.recommended[row, top[:, :k].flatten()] = True
             self.tail_item.append(self.reference.tail_item[targets.cpu()])
             history = interaction[self.reference.seq_len_field].cpu()
             self.tail_user.append(history <= self.reference.tail_user_threshold)
@@ -191,6 +202,12 @@ class GroupCollector:
             ).items():
                 result[f"{group}/{name}"] = round(value, self.decimals)
             result[f"{group}/share"] = round(float(members.mean()), self.decimals)
+        (recommended,) = self._all_examples([self.recommended.flatten()])
+        recommended = recommended.reshape(-1, *self.recommended.shape).any(axis=0)
+        for row, k in enumerate(self.topk):
+            # Over the real items: [PAD] is never recommended.
+            coverage = recommended[row, 1:].mean()
+            result[f"coverage@{k}"] = round(float(coverage), self.decimals)
         return result
 
     @staticmethod

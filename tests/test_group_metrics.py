@@ -1,5 +1,7 @@
 """Long-tail group metrics: RecBole's metric values per group of examples, from the same top-k."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from recbole.evaluator.metrics import MRR, NDCG, Hit, Precision, Recall
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.evaluation import (
+    GroupCollector,
     metric_values,
     paired_difference,
     single_target_metrics,
@@ -16,6 +19,7 @@ from recbole_alphafuse.evaluation import (
     tail_items,
     target_ranks,
 )
+from recbole_alphafuse.ranking import TopItems
 from recbole_alphafuse.registry import get_trainer
 
 RECBOLE_METRICS = {"hit": Hit, "recall": Recall, "ndcg": NDCG, "mrr": MRR, "precision": Precision}
@@ -92,6 +96,24 @@ def test_tail_items_by_ratio_and_by_threshold():
     assert set(np.flatnonzero(~tail)) == {0, 4, 8}  # the two most popular stay head
     tail = tail_items(popularity, threshold=1)
     assert set(np.flatnonzero(tail)) == {2, 3, 6, 10}
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_coverage_is_the_share_of_real_items_in_some_users_top_k(blocked):
+    reference = SimpleNamespace(
+        tail_item=torch.zeros(6, dtype=torch.bool), seq_len_field="length", tail_user_threshold=5
+    )
+    config = {"metrics": ["NDCG"], "topk": [1, 2], "metric_decimal_place": 4, "USER_ID_FIELD": "u"}
+    collector = GroupCollector(reference, config)
+    # Top 1: items 1 and 3; top 2: items 1, 2 and 3, of the 5 real items.
+    scores = torch.tensor([[-np.inf, 0.9, 0.8, 0.1, 0, 0], [-np.inf, 0.1, 0.2, 0.9, 0, 0]])
+    if blocked:
+        best = torch.topk(scores, 2, dim=-1)
+        scores = TopItems(best.indices, best.values)
+    interaction = {"u": torch.tensor([1, 2]), "length": torch.tensor([3, 4])}
+    collector.collect(interaction, scores, torch.tensor([1, 3]))
+    result = collector.result()
+    assert result["coverage@1"] == 0.4 and result["coverage@2"] == 0.6
 
 
 def test_groups_partition_the_overall_metrics(slice_root, workdir):
