@@ -60,7 +60,13 @@ def synthetic_catalogue(n_items, n_users, seed):
 
     popularity = zipf_weights(n_items, rng)
     members = [np.flatnonzero(topic == t) for t in range(n_topics)]
-    within = [popularity[m] / popularity[m].sum() for m in members]
+    # Cumulative popularity, overall and within each topic: a draw is one binary search.
+    overall = np.cumsum(popularity)
+    within = [np.cumsum(popularity[m]) / popularity[m].sum() for m in members]
+
+    def draw(cumulative, count):
+        return np.minimum(np.searchsorted(cumulative, rng.random(count)), len(cumulative) - 1)
+
     mean_length = max(12, int(np.ceil(1.2 * n_items / n_users)))
     lengths = 5 + rng.geometric(1.0 / (mean_length - 4), n_users)
     home = rng.integers(0, n_topics, n_users)
@@ -68,11 +74,9 @@ def synthetic_catalogue(n_items, n_users, seed):
     for user in range(n_users):
         length = lengths[user]
         from_home = rng.random(length) < 0.8
-        items = rng.choice(n_items, length, p=popularity)
+        items = draw(overall, length)
         if members[home[user]].size:
-            items[from_home] = rng.choice(
-                members[home[user]], from_home.sum(), p=within[home[user]]
-            )
+            items[from_home] = members[home[user]][draw(within[home[user]], from_home.sum())]
         histories.append(list(items + 1))
     used = np.zeros(n_items + 1, dtype=bool)
     for history in histories:

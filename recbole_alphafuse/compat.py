@@ -41,12 +41,26 @@ def restore_numpy_aliases():
 
 
 def silence_recbole_deprecations():
-    """Hide the deprecation warnings RecBole 1.2.1's own code raises on today's torch, pandas
-    and hyperopt: a user cannot act on them, and the pins in setup.cfg keep them harmless
-    (pandas < 3, setuptools < 81). Warnings raised from the user's own code still show."""
+    """Hide the deprecation warnings RecBole 1.2.1's own code and its pinned hyperopt raise on
+    today's torch, pandas and numpy: a user cannot act on them, and the pins in setup.cfg keep
+    them harmless (pandas < 3, setuptools < 81). Warnings raised from the user's own code still
+    show."""
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
     warnings.filterwarnings(
         "ignore", message="pkg_resources is deprecated", category=UserWarning, module=r"hyperopt\."
+    )
+    # hyperopt 0.2.5 (pinned for RecBole's exhaustive search) sets array shapes, which numpy 2.5
+    # deprecates.
+    warnings.filterwarnings(
+        "ignore",
+        message="Setting the shape on a NumPy array",
+        category=DeprecationWarning,
+        module=r"hyperopt\.",
+    )
+    # RecBole's Interaction.sort passes torch tensors to np.argsort; numpy 2 reports it from its
+    # own module, so the message names it.
+    warnings.filterwarnings(
+        "ignore", message="__array_wrap__ must accept context", category=DeprecationWarning
     )
 
 
