@@ -56,9 +56,12 @@ def blocked_top_items(query, item_embedding, n_items, depth, history_index, bloc
             scores[:, 0] = float("-inf")
         in_block = (history_items >= start) & (history_items < start + len(ids))
         scores[history_rows[in_block], history_items[in_block] - start] = float("-inf")
-        candidates = torch.cat([best_scores, scores], dim=1)
+        # The block's own top-k, then merged with the running one: only 2k candidates copied.
+        block_scores, in_block_position = torch.topk(scores, min(depth, len(ids)), dim=1)
+        candidates = torch.cat([best_scores, block_scores], dim=1)
         best_scores, position = torch.topk(candidates, min(depth, candidates.shape[1]), dim=1)
-        best_items = torch.cat([best_items, ids.expand(users, -1)], dim=1).gather(1, position)
+        block_items = start + in_block_position
+        best_items = torch.cat([best_items, block_items], dim=1).gather(1, position)
     return TopItems(best_items, best_scores)
 
 
