@@ -20,10 +20,12 @@ class SASRecBackbone(SequentialRecommender):
     vectors from ``item_embedding_class`` (an :class:`ItemEmbedding` strategy) instead of its own
     ID table.
     Registered models subclass it and name their strategy; ``loss_type`` is ``CE``,
-    ``SampledSoftmax``, ``gBCE``, ``BPR`` or ``InfoNCE`` (see :class:`NextItemLoss`). ``train_positions``: ``last`` trains RecBole's rows
-    (one target each, at the last position); ``all`` trains windows with a loss at every
-    position (:mod:`recbole_alphafuse.data.windows`). Ranking is the raw dot product with every
-    item.
+    ``SampledSoftmax``, ``gBCE``, ``BPR`` or ``InfoNCE`` (see :class:`NextItemLoss`).
+    ``train_positions``: ``last`` trains RecBole's rows (one target each, at the last position);
+    ``all`` trains windows with a loss at every position
+    (:mod:`recbole_alphafuse.data.windows`). Histories are encoded in groups of similar length
+    (:func:`in_length_groups`), so short histories cost little in a long window. Ranking is the
+    raw dot product with every item.
     """
 
     item_embedding_class = None
