@@ -184,6 +184,15 @@ def test_chunk_size_does_not_change_the_result_beyond_rounding(float32_embedding
         assert_same_up_to_column_sign(chunked.semantic.numpy(), whole.semantic.numpy(), rtol=1e-8)
 
 
+def test_float32_semantic_coordinates_are_the_float64_ones_rounded(embeddings):
+    exact = decompose_language_space(embeddings, 6, null_dim=2, chunk_size=7)
+    rounded = decompose_language_space(
+        embeddings, 6, null_dim=2, chunk_size=7, semantic_dtype=torch.float32
+    )
+    assert rounded.semantic.dtype == torch.float32
+    assert torch.equal(rounded.semantic, exact.semantic.float())
+
+
 def test_input_matrix_is_not_copied_to_float64_as_a_whole(float32_embeddings, monkeypatch):
     # Every float64 conversion of the input goes through chunks of at most chunk_size rows.
     x = torch.from_numpy(float32_embeddings)

@@ -63,10 +63,12 @@ def test_cached_vectors_equal_recboles_own_parsing(settings, data_copy, workdir)
     for dataset in (first, second):
         assert type(dataset) is itememb_cache.CachedItemembSequentialDataset
         assert list(dataset.field2id_token["item_id"]) == list(reference.field2id_token["item_id"])
-        for field in ("iid", "item_emb"):
-            assert dataset.field2type[field] == reference.field2type[field]
-            assert dataset.field2seqlen[field] == reference.field2seqlen[field]
-            assert dataset.field2source[field] == reference.field2source[field]
+        assert dataset.field2type["iid"] == reference.field2type["iid"]
+        assert dataset.field2seqlen["iid"] == reference.field2seqlen["iid"]
+        assert dataset.field2source["iid"] == reference.field2source["iid"]
+        # The vectors live in the preloaded matrix only: no second [items, d] copy per row.
+        assert "item_emb" in reference.field2type and "item_emb" not in dataset.field2type
+        assert "item_emb" not in dataset.itememb_feat
         assert torch.equal(language_embeddings(dataset), expected)
         assert np.array_equal(dataset.get_preload_weight("iid"), recbole_matrix)
 

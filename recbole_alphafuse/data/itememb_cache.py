@@ -161,6 +161,14 @@ class ItemembCacheLoading:
         self.field2bucketnum[ITEMEMB_VECTOR_FIELD] = 2
         return pd.DataFrame({ITEMEMB_ID_FIELD: tokens, ITEMEMB_VECTOR_FIELD: list(vectors)})
 
+    def _preload_weight_matrix(self):
+        super()._preload_weight_matrix()
+        # Models read the vectors from the preloaded matrix alone: the per-row vectors, which
+        # RecBole would also turn into a second [items, d] tensor, are dropped.
+        if (self.config["preload_weight"] or {}).get(ITEMEMB_ID_FIELD) == ITEMEMB_VECTOR_FIELD:
+            if ITEMEMB_VECTOR_FIELD in self.field2source:
+                self._del_col(self.field2feats(ITEMEMB_VECTOR_FIELD)[0], ITEMEMB_VECTOR_FIELD)
+
     def _loads_both_itememb_fields(self):
         load_col, unload_col = self._get_load_and_unload_col(ITEMEMB_SUFFIX)
         return all(

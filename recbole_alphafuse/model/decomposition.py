@@ -46,6 +46,7 @@ def decompose_language_space(
     standardization=True,
     cover=False,
     chunk_size=DEFAULT_CHUNK_SIZE,
+    semantic_dtype=torch.float64,
 ):
     r"""Split the language space into semantic-rich directions and a null space for ID vectors.
 
@@ -73,6 +74,8 @@ def decompose_language_space(
         weights: optional ``[n]`` non-negative item weights (e.g. interaction counts): the mean
             and covariance become weighted by ``weights / weights.sum()``; uniform if None.
         standardization: whiten the kept coordinates.
+        semantic_dtype: dtype of the returned semantic coordinates, each chunk computed in
+            float64 then stored in it (float32 halves the largest output at 10^6 items).
         cover: keep ``hidden_size - null_dim`` directions; the caller concatenates the ID block.
         chunk_size: rows converted to float64 at a time; larger is faster and uses more memory.
 
@@ -137,7 +140,7 @@ def decompose_language_space(
         projection = basis / eigenvalues[:kept].clamp_min(floor).sqrt()
     else:
         projection = basis
-    semantic = torch.empty(n, kept, dtype=torch.float64, device=device)
+    semantic = torch.empty(n, kept, dtype=semantic_dtype, device=device)
     for start, stop in chunks:
         semantic[start:stop] = (rows(start, stop) - mean) @ projection
     return SemanticDecomposition(semantic, null_dim, eigenvalues, basis, mean)

@@ -60,6 +60,7 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
             weights=None if item_weights is None else item_weights[1:],
             standardization=standardization,
             cover=cover,
+            semantic_dtype=torch.float32,
         )
         if decomposition.null_dim == 0:
             raise AlphaFuseError(
@@ -74,7 +75,7 @@ class AlphaFuseItemEmbedding(ItemEmbedding):
         self.null_dim = decomposition.null_dim
         self.cover = cover
         semantic = torch.zeros(language.shape[0], decomposition.semantic.shape[1])
-        semantic[1:] = decomposition.semantic.float()
+        semantic[1:] = decomposition.semantic
         self.register_buffer("semantic", semantic, persistent=False)
         # One scalar gain; the semantic directions themselves stay frozen.
         gain = torch.tensor(float(semantic_scale))
