@@ -5,6 +5,7 @@ import sys
 
 import pandas as pd
 import pytest
+import torch
 from recbole.data import data_preparation
 
 from recbole_alphafuse.config import Config
@@ -31,6 +32,17 @@ FAST_CONFIG = {
     "seed": 7,
     "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
 }
+
+
+class Table(torch.nn.Module):
+    """The smallest item-embedding strategy: rows of a given ``weight`` by item id."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, ids):
+        return self.weight[ids]
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import Table
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.model.loss import (
@@ -14,15 +15,6 @@ from recbole_alphafuse.model.loss import (
     shared_negative_pool,
     uniform_negatives,
 )
-
-
-class Table(torch.nn.Module):
-    def __init__(self, weight):
-        super().__init__()
-        self.weight = weight
-
-    def forward(self, ids):
-        return self.weight[ids]
 
 
 @pytest.fixture

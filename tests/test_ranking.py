@@ -3,20 +3,11 @@ the same metrics as RecBole's evaluator on the slice."""
 
 import pytest
 import torch
-from conftest import FAST_CONFIG, build_model
+from conftest import FAST_CONFIG, Table, build_model
 from recbole.evaluator.collector import Collector
 
 from recbole_alphafuse.ranking import TopItemsCollector, blocked_top_items, users_per_ranking_batch
 from recbole_alphafuse.registry import get_trainer
-
-
-class Table(torch.nn.Module):
-    def __init__(self, weight):
-        super().__init__()
-        self.weight = weight
-
-    def forward(self, ids):
-        return self.weight[ids]
 
 
 @pytest.fixture
