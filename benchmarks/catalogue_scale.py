@@ -215,14 +215,14 @@ def measure(args, overrides):
 def report(args):
     rows = [json.loads(line) for line in Path(args.out).read_text().splitlines() if line]
     lines = [
-        "| items | interactions | model | loss | epoch (s) | µs / interaction | train peak (GB) "
-        "| rank (s / 10k users) | rank peak (GB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| items | interactions | model | loss | load peak (GiB) | epoch (s) | µs / interaction "
+        "| train peak (GiB) | rank (s / 10k users) | rank peak (GiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (r["items"], r["model"], r["loss"])):
         lines.append(
             f"| {row['items']:,} | {row['interactions']:,} | {row['model']} | {row['loss']} | "
-            f"{row['epoch_s']} | {row['epoch_us_per_interaction']} | {row['train_peak_gb']} | "
+            f"{row['load_peak_gb']} | {row['epoch_s']} | {row['epoch_us_per_interaction']} | {row['train_peak_gb']} | "
             f"{row['rank_s_per_10k_users']} | {row['rank_peak_gb']} |"
         )
     print("\n".join(lines))
