@@ -145,7 +145,7 @@ def measure(args, overrides):
     from recbole.data import data_preparation
     from recbole.utils import init_seed
 
-    from recbole_alphafuse.benchmark import machine
+    from recbole_alphafuse.benchmark.report import machine
     from recbole_alphafuse.config import Config
     from recbole_alphafuse.data.windows import windowed_train_data
     from recbole_alphafuse.quick_start import bound_users_per_ranking_batch, create_dataset

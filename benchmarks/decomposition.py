@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from benchmarks.report import run_worker, write_report
-from recbole_alphafuse.benchmark import machine
+from recbole_alphafuse.benchmark.report import machine
 from recbole_alphafuse.model.decomposition import DEFAULT_CHUNK_SIZE, decompose_language_space
 
 METHODS = ("streaming", "numpy")

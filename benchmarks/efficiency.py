@@ -22,7 +22,7 @@ from recbole.data import data_preparation
 from recbole.utils import init_seed
 
 from benchmarks.report import timing_arguments, write_report
-from recbole_alphafuse.benchmark import machine
+from recbole_alphafuse.benchmark.report import machine
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.quick_start import create_dataset
 from recbole_alphafuse.registry import get_trainer

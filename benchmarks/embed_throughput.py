@@ -52,7 +52,7 @@ import torch
 
 import recbole_alphafuse.data.embed as embed_module
 from benchmarks.report import write_report
-from recbole_alphafuse.benchmark import machine
+from recbole_alphafuse.benchmark.report import machine
 from recbole_alphafuse.data.atomic import read_atomic
 from recbole_alphafuse.data.embed import DEFAULT_CHUNK_SIZE, ItemTexts, default_encoder_path
 from recbole_alphafuse.data.itememb import HEADER, write_itememb_chunks

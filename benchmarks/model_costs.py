@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.efficiency import build, time_evaluation
 from benchmarks.report import timing_arguments, write_report
-from recbole_alphafuse.benchmark import machine
+from recbole_alphafuse.benchmark.report import machine
 from recbole_alphafuse.registry import plugin_models
 
 RECBOLE_MODELS = ["SASRec", "GRU4Rec", "BERT4Rec"]

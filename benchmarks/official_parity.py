@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import write_report
-from recbole_alphafuse.benchmark import append_run, machine, read_runs
+from recbole_alphafuse.benchmark.report import machine
+from recbole_alphafuse.benchmark.storage import append_run, read_runs
 
 README_FLAGS = [
     "--hidden_dim", "128", "--null_dim", "64", "--lr", "0.001", "--loss_type", "infoNCE",

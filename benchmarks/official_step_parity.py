@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.official_parity import check_inputs
 from benchmarks.report import write_report
-from recbole_alphafuse.benchmark import machine
+from recbole_alphafuse.benchmark.report import machine
 
 PAPER_RECIPE = "properties/AlphaFuseSASRec-paper.yaml"
 README_SETTINGS = dict(

@@ -29,19 +29,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import write_report
-from recbole_alphafuse.benchmark import (
+from recbole_alphafuse.benchmark.pools import worker_pool
+from recbole_alphafuse.benchmark.report import machine, mean_and_spread, plot_bars, protocol
+from recbole_alphafuse.benchmark.storage import (
     RUN_FIELDS,
     append_run,
-    machine,
-    mean_and_spread,
-    plot_bars,
-    protocol,
     read_runs,
     run_checkpoint_dir,
     runs_folder,
-    train_and_test,
-    worker_pool,
 )
+from recbole_alphafuse.benchmark.training import train_and_test
 
 
 def summarize(runs, datasets, models, metrics):

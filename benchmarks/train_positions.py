@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.efficiency import build
 from benchmarks.report import timing_arguments, write_report
-from recbole_alphafuse.benchmark import machine
+from recbole_alphafuse.benchmark.report import machine
 from recbole_alphafuse.data.windows import windowed_train_data
 
 

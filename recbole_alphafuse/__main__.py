@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from recbole_alphafuse import AlphaFuseError
-from recbole_alphafuse.benchmark import benchmark_command
+from recbole_alphafuse.benchmark.command import benchmark_command
 from recbole_alphafuse.commands import config_command, run_command, tune_command
 from recbole_alphafuse.data.convert import convert_alphafuse, convert_amazon, convert_lcrec
 from recbole_alphafuse.data.embed import DEFAULT_CHUNK_SIZE, DEFAULT_ITEM_FIELD, embed_dataset

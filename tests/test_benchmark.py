@@ -13,20 +13,18 @@ import yaml
 from conftest import FAST_CONFIG, SLICE
 
 from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
-from recbole_alphafuse.benchmark import (
-    Study,
+from recbole_alphafuse.benchmark.pools import worker_pool
+from recbole_alphafuse.benchmark.report import report
+from recbole_alphafuse.benchmark.run import benchmark, share_trained_here
+from recbole_alphafuse.benchmark.storage import (
     append_ranks,
-    benchmark,
-    parse_model,
     read_interrupted_trials,
     read_ranks,
     record_trial,
-    report,
     run_checkpoint_dir,
-    share_trained_here,
-    train_and_test,
-    worker_pool,
 )
+from recbole_alphafuse.benchmark.study import Study
+from recbole_alphafuse.benchmark.training import parse_model, train_and_test
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.evaluation import metric_values, paired_difference
 from recbole_alphafuse.registry import plugin_models

@@ -4,7 +4,7 @@ older file keeps its rows, and the script trains and tabulates models at their d
 from conftest import SLICE
 from test_end_to_end import fast_config_file, run_script
 
-from recbole_alphafuse.benchmark import append_run, read_runs
+from recbole_alphafuse.benchmark.storage import append_run, read_runs
 
 
 def test_append_run_writes_a_header_once(tmp_path):

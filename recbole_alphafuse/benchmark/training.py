@@ -1,0 +1,73 @@
+"""One training of the benchmark, in a worker: a model's settings from its command-line name,
+early stopping on validation, then the test of the best epoch."""
+
+import json
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import yaml
+
+
+def parse_model(text):
+    """``Name:key=value,...`` -> (Name, {key: value}), values read as JSON where they are
+    (``1e-6`` a number), else as YAML (``True``, ``[1, 2]``, text)."""
+    name, _, settings = text.partition(":")
+    overrides = {}
+    for item in filter(None, settings.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = yaml.safe_load(value)
+    return name, overrides
+
+
+def train_and_test(
+    dataset, model, seed, config_files, setting=None, test=True, fixed=None, checkpoint_dir=None
+):
+    """One training in a worker: ``model`` (``Name:key=value,...``) with ``setting`` over it
+    (and over ``fixed``, the worker's own settings), early stopping on validation, then (if
+    ``test``) the test metrics of the best epoch. With ``checkpoint_dir`` the training keeps
+    its state there at every epoch and, when that folder holds one from an interrupted
+    attempt, resumes from it exactly; without it the checkpoints go to a temporary folder.
+    Returns (CSV row, test users and target ranks or None)."""
+    from recbole_alphafuse.quick_start import run
+
+    name, overrides = parse_model(model)
+    start = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory() if checkpoint_dir is None else nullcontext(checkpoint_dir)
+    ) as checkpoints:
+        last = sorted(Path(checkpoints).glob("*-last.pth"))
+        result = run(
+            model=name,
+            dataset=dataset,
+            config_file_list=config_files,
+            config_dict={
+                **(fixed or {}),
+                **overrides,
+                **(setting or {}),
+                "seed": seed,
+                "checkpoint_dir": str(checkpoints),
+                "save_last_checkpoint": checkpoint_dir is not None,
+                "resume_from": str(last[-1]) if last else None,
+            },
+            saved=test or checkpoint_dir is not None,
+            test=test,
+        )
+    row = {
+        "dataset": dataset,
+        "model": model,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - start + result["seconds_before_resume"], 1),
+        "best_valid_score": result["best_valid_score"],
+        "best_epoch": result["best_epoch"],
+        "seconds_to_best": result["seconds_to_best"],
+        "last_epoch": result["last_epoch"],
+        "test_seconds": result["test_seconds"],
+        "resumed_epoch": result["resumed_epoch"],
+        **(result["test_result"] or {}),
+    }
+    return row, result["test_ranks"]
