@@ -1,4 +1,6 @@
-"""What the benchmark scripts share: the machine they ran on and how they write their table."""
+"""What the benchmark scripts share: how they write their table, run a worker and read their flags.
+The machine line of a table is `recbole_alphafuse.benchmark.report.machine`, shared with the
+benchmark command."""
 
 import argparse
 import json

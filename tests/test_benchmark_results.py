@@ -1,4 +1,4 @@
-"""The results table (benchmarks/results.py): runs are appended to its CSV as they finish, an
+"""The results table (benchmarks/quality/results.py): runs are appended to its CSV as they finish, an
 older file keeps its rows, and the script trains and tabulates models at their defaults."""
 
 from conftest import SLICE
@@ -46,7 +46,7 @@ def test_the_results_script_trains_each_model_and_seed_once_and_tabulates_them(s
         *("--config_files", str(fast_config_file(workdir, slice_root))),
         *("--metrics", "ndcg@10", "hit@10", "--out", str(workdir / "table")),
     ]
-    result = run_script("benchmarks/results.py", args, workdir)
+    result = run_script("benchmarks/quality/results.py", args, workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = read_runs(workdir / "table.csv")
     assert [(r["model"], r["seed"]) for r in runs] == [("IDSASRec", "7")]
@@ -55,6 +55,6 @@ def test_the_results_script_trains_each_model_and_seed_once_and_tabulates_them(s
     assert f"| IDSASRec | 1 | {float(runs[0]['ndcg@10']):.4f} ± 0.0000 |" in table
     assert runs[0]["resumed_epoch"] == "" and not (workdir / "table.runs").exists()
     # Run again: the CSV already holds that run, nothing is trained.
-    result = run_script("benchmarks/results.py", args, workdir)
+    result = run_script("benchmarks/quality/results.py", args, workdir)
     assert "0 runs to do (1 already in" in result.stdout
     assert len(read_runs(workdir / "table.csv")) == 1

@@ -159,7 +159,7 @@ def test_run_hyper_runs_two_trials(slice_root, workdir):
 
 
 class AlphaFuseNARM(NARM):
-    """The README's recipe for AlphaFuse on another RecBole model, verbatim."""
+    """The recipe in docs/models/index.md for AlphaFuse on another RecBole model, verbatim."""
 
     item_embedding_class = AlphaFuseItemEmbedding
 

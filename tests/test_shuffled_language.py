@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.shuffled_language import one_cycle, write_control
+from benchmarks.quality.shuffled_language import one_cycle, write_control
 
 
 @pytest.mark.parametrize("count", [2, 3, 10, 257])

@@ -34,7 +34,7 @@ each user's value averaged over the seeds, ± its standard error over users.
 ``--jobs J`` runs J trainings at once, each on cores / J threads, in processes of this machine;
 with ``--tool Ray`` as Ray tasks instead (a local Ray instance, or the cluster at
 ``--ray_address``), each given ``--threads`` CPUs and ``--gpus_per_trial`` GPUs: the same search,
-selection and files either way. ``benchmarks/results.py`` (models at their defaults, no search)
+selection and files either way. ``benchmarks/quality/results.py`` (models at their defaults, no search)
 shares the runs, the CSV and the plot with it.
 """
 

@@ -89,7 +89,7 @@ def benchmark(
     header = read_header(csv_path)
     if header and "stage" not in header:
         raise AlphaFuseError(
-            f"{csv_path} holds no benchmark (no 'stage' column; benchmarks/results.py's tables "
+            f"{csv_path} holds no benchmark (no 'stage' column; benchmarks/quality/results.py's tables "
             "have none): give another --out."
         )
     for row in read_runs(csv_path):

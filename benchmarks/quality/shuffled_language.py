@@ -1,6 +1,6 @@
 """A control dataset: the same split with every item's language vector given to another item.
 
-    python benchmarks/shuffled_language.py --dataset Office-cold --seed 2020
+    python benchmarks/quality/shuffled_language.py --dataset Office-cold --seed 2020
 
 writes ``dataset/Office-cold-shuffled/``: the dataset's atomic files and yaml under the new name,
 with the ``.itememb`` vectors permuted over items along one cycle, so no item keeps its own.
@@ -8,6 +8,8 @@ The table of vectors (and so its spectrum, its whitening and AlphaFuse's null sp
 same; only the link between an item and its text is broken. A model that scores as well on the
 control as on the real vectors owes its gain to the magnitudes and shape of the table, not to
 what the text says.
+
+Results page: benchmarks/results/text-control.md.
 """
 
 import argparse

@@ -1,22 +1,24 @@
 """Trainable parameters and full-sort inference time of every model, as in the AlphaFuse
 paper's efficiency table.
 
-    python benchmarks/model_costs.py --dataset=ml-100k --repeats=3 \
+    python benchmarks/speed/model_costs.py --dataset=ml-100k --repeats=3 \
         --out benchmarks/results/model-costs-ml-100k.md [--key=value ...]
 
 Every plugin model and RecBole's SASRec, GRU4Rec and BERT4Rec are built with their defaults on
 the same data (``--key=value`` flags override all); models are untrained (cost does not depend
 on training). Diffusion models sample with their default ``sampling_steps``.
+
+Results page: benchmarks/results/costs.md.
 """
 
 import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.efficiency import build, time_evaluation
 from benchmarks.report import timing_arguments, write_report
+from benchmarks.speed.efficiency import build, time_evaluation
 from recbole_alphafuse.benchmark.report import machine
 from recbole_alphafuse.registry import plugin_models
 

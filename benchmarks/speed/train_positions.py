@@ -1,13 +1,15 @@
 """Training cost of ``train_positions: all`` against RecBole's rows (``last``), same model, same
 data, at several history lengths.
 
-    python benchmarks/train_positions.py --dataset=ml-100k --lengths="[50, 20]" --batches=10 \
+    python benchmarks/speed/train_positions.py --dataset=ml-100k --lengths="[50, 20]" --batches=10 \
         --out benchmarks/results/train-positions-ml-100k.md [--model=AlphaFuseSASRec] [--key=value ...]
 
 For each length both modes are built on the same data; the first ``--batches`` training steps
 (forward, loss, backward, Adam step) of each are timed, alternating between the modes
 ``--repeats`` times (median kept), and the epoch time is that per-step time times the
 epoch's number of batches. Both modes train every target of RecBole's rows once per epoch.
+
+Results page: benchmarks/results/train-positions.md.
 """
 
 import statistics
@@ -15,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.efficiency import build
 from benchmarks.report import timing_arguments, write_report
+from benchmarks.speed.efficiency import build
 from recbole_alphafuse.benchmark.report import machine
 from recbole_alphafuse.data.windows import windowed_train_data
 

@@ -1,6 +1,6 @@
 """The GPU check: every registered model on a CUDA device, in one command.
 
-    python benchmarks/gpu_check.py [--out benchmarks/results/gpu-check.md]
+    python benchmarks/gpu/gpu_check.py [--out benchmarks/results/gpu-check.md]
 
 On a machine with a CUDA GPU it
 
@@ -10,10 +10,12 @@ On a machine with a CUDA GPU it
 3. reloads one checkpoint on the GPU with ``load_data_and_model`` and checks that it gives the
    test metrics of the run that saved it;
 4. times a training epoch and a full-sort evaluation of AlphaFuseSASRec against RecBole's SASRec
-   on the whole of ml-100k with ``benchmarks/efficiency.py`` (its report beside this one).
+   on the whole of ml-100k with ``benchmarks/speed/efficiency.py`` (its report beside this one).
 
 and writes one markdown report (a line per check, ok or the error). Nothing else in the project
 needs a GPU; this script refuses to start without one.
+
+Results page: no study page: a report of the checks, wherever --out names it.
 """
 
 import argparse
@@ -24,7 +26,7 @@ import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch
 
@@ -134,12 +136,12 @@ def main():
         check("checkpoint reloaded on the GPU", lines, reload_on_gpu)
 
         def epoch_times():
-            # benchmarks/efficiency.py times both models under the same load, on the GPU here.
+            # benchmarks/speed/efficiency.py times both models under the same load, on the GPU here.
             out = Path(args.out).with_name(f"efficiency-{args.dataset}-gpu.md")
             subprocess.run(
                 [
                     sys.executable,
-                    str(Path(__file__).with_name("efficiency.py")),
+                    str(Path(__file__).resolve().parents[1] / "speed" / "efficiency.py"),
                     f"--dataset={args.dataset}",
                     f"--out={out}",
                 ],
@@ -151,7 +153,12 @@ def main():
 
     write_report(
         args.out,
-        ["# GPU check", "", "Command: `python benchmarks/gpu_check.py`", f"Machine: {machine()}."]
+        [
+            "# GPU check",
+            "",
+            "Command: `python benchmarks/gpu/gpu_check.py`",
+            f"Machine: {machine()}.",
+        ]
         + ["", *lines],
     )
     if any("| FAILED |" in line for line in lines):

@@ -1,7 +1,7 @@
 """Training-epoch time, full-sort evaluation time and trainable parameters, AlphaFuse vs SASRec;
 evaluation time of the diffusion models against SASRec's at 5, 20 and 100 sampling steps.
 
-    python benchmarks/efficiency.py --dataset=ml-100k --repeats=2 \
+    python benchmarks/speed/efficiency.py --dataset=ml-100k --repeats=2 \
         --out benchmarks/results/efficiency-ml-100k.md [--key=value ...]
 
 Both models are built on the same data with the same encoder settings (extra ``--key=value``
@@ -9,6 +9,8 @@ flags override both). Runs alternate between the models and the median of ``--re
 so the ratios compare timings taken under the same machine load. Expected: epoch-time and
 evaluation-time ratios <= 1.05; AlphaFuse's trainable parameters = SASRec's minus
 n_items x (hidden_size - null_dim).
+
+Results page: benchmarks/results/costs.md.
 """
 
 import statistics
@@ -16,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from recbole.data import data_preparation
 from recbole.utils import init_seed

@@ -2,13 +2,13 @@
 memory of each, for the SASRec models under each loss, from 10^4 to 10^6 items.
 
     # a synthetic catalogue: dataset/synthetic-<items>/ (.inter, .itememb, .yaml)
-    python benchmarks/catalogue_scale.py generate --items 1000000 [--users 30000] [--seed 0]
+    python benchmarks/speed/catalogue_scale.py generate --items 1000000 [--users 30000] [--seed 0]
     # one model and loss in this (fresh) process; appends one JSON line to --out
-    python benchmarks/catalogue_scale.py measure --dataset synthetic-1000000 \
+    python benchmarks/speed/catalogue_scale.py measure --dataset synthetic-1000000 \
         --model AlphaFuseSASRec --loss SampledSoftmax --out benchmarks/results/catalogue-scale.jsonl \
         [--key=value ...]
     # the table of every line measured
-    python benchmarks/catalogue_scale.py report --out benchmarks/results/catalogue-scale.jsonl
+    python benchmarks/speed/catalogue_scale.py report --out benchmarks/results/catalogue-scale.jsonl
 
 ``--loss`` is a ``loss_type``, or ``ChunkedCE`` for ``CE`` with ``ce_chunk_size`` (2048 unless
 given). Each measurement runs on one thread. Peak memory is the process's resident set, sampled
@@ -21,6 +21,8 @@ topic (its centroid plus noise, L2-normalised). Each user has a home topic and d
 history from it and the rest from the whole catalogue by popularity; histories are long enough
 for 1.2 interactions per item on average (at least 12), and every item that no user drew is
 added to a random user's history, so the tail is complete, as in a real catalogue.
+
+Results page: benchmarks/results/catalogue-scale.md.
 """
 
 import argparse
@@ -36,7 +38,7 @@ import pandas as pd
 import psutil
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 LANGUAGE_DIM = 64
 ZIPF_EXPONENT = 1.1

@@ -1,6 +1,6 @@
 """The diffusion papers' recipes on a GPU, for a fixed number of minutes each.
 
-    python benchmarks/gpu_diffusion.py --dataset Office-cold --minutes 5 \
+    python benchmarks/gpu/gpu_diffusion.py --dataset Office-cold --minutes 5 \
         [--out benchmarks/results/gpu-diffusion-Office-cold.md]
 
 Runs AlphaFuseDreamRec under ``properties/DreamRec-paper.yaml`` (the AlphaFuse authors' DreamRec
@@ -9,6 +9,8 @@ authors'), one after the other, each for ``--minutes`` (or until its early stopp
 and records each run's seconds per training epoch and its validation curve (every evaluation)
 in one markdown report. A run stopped by the time limit has not converged: the report says so.
 Refuses to start without a CUDA device.
+
+Results page: no study page yet: its report goes wherever --out names it.
 """
 
 import argparse
@@ -18,14 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch
 
 from benchmarks.report import write_report
 from recbole_alphafuse.benchmark.report import machine
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 RECIPES = [
     ("AlphaFuseDreamRec", "properties/DreamRec-paper.yaml"),
@@ -68,7 +70,7 @@ def main():
     lines = [
         f"# The diffusion recipes on a GPU: {args.dataset}",
         "",
-        f"Command: `python benchmarks/gpu_diffusion.py --dataset {args.dataset} "
+        f"Command: `python benchmarks/gpu/gpu_diffusion.py --dataset {args.dataset} "
         f"--minutes {args.minutes:g}`",
         f"Machine: {machine()}.",
     ]

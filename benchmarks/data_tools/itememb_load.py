@@ -1,7 +1,7 @@
 """Time and peak memory of loading a large ``.itememb`` file for a plugin model, stage by stage:
 RecBole's own float_seq parsing against the plugin's parsed-matrix cache (first and later loads).
 
-    python benchmarks/itememb_load.py --sizes 10000x384 100000x1536 \
+    python benchmarks/data_tools/itememb_load.py --sizes 10000x384 100000x1536 \
         --out benchmarks/results/itememb-load.md [--data_dir /tmp/itememb-load]
 
 For each N x d a synthetic dataset is generated once under ``--data_dir`` (kept for later runs):
@@ -18,6 +18,8 @@ Each builds AlphaFuseSASRec (``--hidden_size``, default 64) the way ``run`` does
 ``create_dataset``, RecBole's ``data_preparation`` and the model. Indented stages are part of the
 stage above them; "peak RSS after" is ``ru_maxrss`` when the stage ended, so it shows which stage
 set the peak.
+
+Results page: benchmarks/results/itememb-load.md.
 """
 
 import argparse
@@ -29,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
 

@@ -1,7 +1,7 @@
 """The AlphaFuse authors' own SASRec training on a split exported by the plugin, for parity.
 
     python -m recbole_alphafuse export alphafuse --dataset Office-cold --output /tmp/office-cold-af
-    python benchmarks/official_parity.py --official PATH/TO/AlphaFuse --data /tmp/office-cold-af \
+    python benchmarks/parity/official_parity.py --official PATH/TO/AlphaFuse --data /tmp/office-cold-af \
         --models AlphaFuse SASRec --seeds 2020 2021 2022 --jobs 2 \
         --out benchmarks/results/parity-office-cold-official
 
@@ -12,6 +12,8 @@ SASRec runs (``--hidden_dim 128 --null_dim 64 --lr 0.001 --loss_type infoNCE --n
 500 epochs). Their script reads ``../ours_DiT/data/NAME`` and writes ``./saved/``: each run gets
 a working folder laid out so. Writes ``OUT.csv`` (one row per run, appended as runs finish),
 ``OUT.md`` (mean and standard deviation over seeds) and each run's log in ``OUT-logs/``.
+
+Results page: benchmarks/results/parity.md.
 """
 
 import argparse
@@ -24,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.report import write_report
 from recbole_alphafuse.benchmark.report import machine
@@ -121,7 +123,7 @@ def main():
     lines = [
         f"# The authors' SASRec code on `{args.data.name}`",
         "",
-        f"Machine: {machine()}; one thread a run. Command: `python benchmarks/official_parity.py "
+        f"Machine: {machine()}; one thread a run. Command: `python benchmarks/parity/official_parity.py "
         + " ".join(sys.argv[1:])
         + "`.",
         "",

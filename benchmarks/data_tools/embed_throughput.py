@@ -2,7 +2,7 @@
 same item texts, and `embed` at 10^6 items with a tiny random encoder (time, peak memory, a kill
 and a resume).
 
-    python benchmarks/embed_throughput.py --items 3000 --rounds 3 \
+    python benchmarks/data_tools/embed_throughput.py --items 3000 --rounds 3 \
         --office_items PATH/TO/Office.item.json \
         --scale_items 100000 1000000 --out benchmarks/results/embed-throughput.md
 
@@ -31,6 +31,8 @@ randomly initialised BERT (2 layers, hidden 32, the MiniLM tokenizer) saved to a
 --scale_threads torch threads: wall time, items/s and the subprocess's peak RSS (VmHWM, read
 every 0.2 s). At the largest N a second run is killed (SIGKILL) once a quarter of its chunks are
 saved, then rerun: the rerun must skip the saved chunks and write all N rows.
+
+Results page: benchmarks/results/embed-throughput.md.
 """
 
 import argparse
@@ -45,7 +47,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
 import torch

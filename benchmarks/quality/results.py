@@ -1,6 +1,6 @@
 """The results table: models x datasets x seeds, test metrics as markdown, CSV and a plot.
 
-    python benchmarks/results.py --datasets office office-cold \
+    python benchmarks/quality/results.py --datasets office office-cold \
         --models SASRec AlphaFuseSASRec LLMInit "AlphaFuseSASRec:null_dim=16" \
         --seeds 2020 2021 2022 --config_files benchmarks/cpu.yaml --jobs 2 \
         --out benchmarks/results/office
@@ -17,6 +17,10 @@ and standard deviation over seeds) and ``OUT.png`` (the first metric, mean and s
 deviation). ``python -m recbole_alphafuse benchmark`` tunes the models on validation first; this
 table takes them at their defaults. ``--jobs N`` runs N trainings at once, each on cores / N
 threads.
+
+Results page: the quality studies of benchmarks/results/: defaults-sasrec.md, ablation.md,
+reference-encoder.md, diffusion.md, train-positions.md (quality), parity.md (the plugin's runs) and
+catalogue-scale.md (Yelp quality).
 """
 
 import argparse
@@ -26,7 +30,7 @@ import sys
 from concurrent.futures import as_completed
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.report import write_report
 from recbole_alphafuse.benchmark.pools import worker_pool

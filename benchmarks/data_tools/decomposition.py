@@ -1,9 +1,9 @@
 """Time and peak memory of the streaming semantic-space decomposition against a plain numpy
 baseline (the whole matrix in float64, np.cov + np.linalg.eigh), and how far their results differ.
 
-    python benchmarks/decomposition.py --sizes 20000x384 \
+    python benchmarks/data_tools/decomposition.py --sizes 20000x384 \
         --out benchmarks/results/decomposition-small.md
-    python benchmarks/decomposition.py --sizes 200000x1536 1000000x768 \
+    python benchmarks/data_tools/decomposition.py --sizes 200000x1536 1000000x768 \
         --out benchmarks/results/decomposition-large.md
 
 Each (size, method) runs in a fresh Python subprocess, so its peak memory is the process's own
@@ -24,6 +24,8 @@ differences: max over all d eigenvalues of |streaming - numpy| / |numpy|, and ov
 Memory needed by the baseline: about 3 x N x d x 8 bytes (the float64 copy, np.cov's centred copy,
 the float32 input) -- about 15 GB at 1M x 768 and 6 GB at 200k x 1536; the streaming method
 needs the float32 input plus O(d^2 + chunk_size x d + N x hidden_size).
+
+Results page: benchmarks/results/decomposition-*.md (indexed in benchmarks/results/README.md).
 """
 
 import argparse
@@ -34,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
 import torch

@@ -1,7 +1,7 @@
 """The plugin's training step against the AlphaFuse authors' own, from the same weights.
 
     python -m recbole_alphafuse export alphafuse --dataset Office-cold --output /tmp/office-cold-af
-    python benchmarks/official_step_parity.py --official PATH/TO/AlphaFuse \
+    python benchmarks/parity/official_step_parity.py --official PATH/TO/AlphaFuse \
         --data /tmp/office-cold-af --dataset Office-cold --steps 40 \
         --out benchmarks/results/parity-office-cold-steps.md
 
@@ -23,6 +23,8 @@ difference over the steps and the largest parameter difference after them, for t
 
 Then dropout: with the recipe's 0.1, the training loss of both models on the first batch over
 ``--draws`` dropout draws each (same weights and negatives), as mean and standard deviation.
+
+Results page: benchmarks/results/parity.md.
 """
 
 import argparse
@@ -34,9 +36,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.official_parity import check_inputs
+from benchmarks.parity.official_parity import check_inputs
 from benchmarks.report import write_report
 from recbole_alphafuse.benchmark.report import machine
 
@@ -240,7 +242,7 @@ def main():
     lines = [
         f"# One training step at a time: the authors' AlphaFuse SASRec and the plugin's, `{args.dataset}`",
         "",
-        f"Machine: {machine()}. Command: `python benchmarks/official_step_parity.py "
+        f"Machine: {machine()}. Command: `python benchmarks/parity/official_step_parity.py "
         + " ".join(sys.argv[1:])
         + "`.",
         "",
