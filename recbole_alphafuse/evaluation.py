@@ -5,8 +5,9 @@ RecBole's overall metrics, the same metrics over four groups of evaluated exampl
 such as ``tail_item/ndcg@10``:
 
 - ``tail_item`` / ``head_item``: the target item is among the least popular ``tail_item_ratio``
-  of items (popularity = its number of training examples as target; ties broken by item id), or
-  at most ``tail_item_threshold`` popular when that is set;
+  of items (popularity = its number of training examples as target, or with
+  ``tail_item_popularity: interactions`` its number of interactions in the whole dataset; ties
+  broken by item id), or at most ``tail_item_threshold`` popular when that is set;
 - ``tail_user`` / ``head_user``: the example's history has at most ``tail_user_threshold`` items.
 
 Every example has one target, so ``hit``, ``recall``, ``ndcg``, ``mrr`` and ``precision`` follow
@@ -27,9 +28,12 @@ compared user by user (:func:`paired_difference`): what makes a user easy or har
 cancels out of the difference, so its standard error is usually well below either model's own.
 """
 
+from collections import namedtuple
+
 import numpy as np
 import torch
 from recbole.utils import ModelType
+from scipy import stats
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.ranking import TopItems
@@ -85,9 +89,7 @@ def single_target_metrics(ranks, metrics, topk):
 def standard_errors(ranks, metrics, topk):
     """The standard error of each metric@k's mean over the examples (``stderr/<metric>@k``)."""
     return {
-        f"stderr/{name}": float(values.std(ddof=1) / np.sqrt(len(values)))
-        if len(values) > 1
-        else 0.0
+        f"stderr/{name}": float(stats.sem(values)) if len(values) > 1 else 0.0
         for name, values in per_example_metrics(ranks, metrics, topk).items()
     }
 
@@ -98,11 +100,11 @@ def metric_values(ranks, metric):
     return per_example_metrics(ranks, [name], [int(k)])[metric]
 
 
-def paired_difference(runs, reference_runs, metric):
-    """(mean, standard error, n) over users of ``metric``'s difference between two models
-    evaluated on the same users: each run is (users, ranks) in evaluation order, and each
-    model's runs (its seeds) are averaged user by user first. None when a run ranked other
-    users than the rest, or the metric is not a single-target one."""
+def paired_user_values(runs, reference_runs, metric):
+    """Each user's ``metric`` under two models evaluated on the same users, each model's runs
+    (its seeds) averaged user by user: (values, reference values). Each run is (users, ranks)
+    in evaluation order. None when a run ranked other users than the rest, or the metric is not
+    a single-target one."""
     name = metric.partition("@")[0]
     everything = [*runs, *reference_runs]
     if name not in SINGLE_TARGET_METRICS or not runs or not reference_runs:
@@ -114,10 +116,62 @@ def paired_difference(runs, reference_runs, metric):
     def user_means(model_runs):
         return np.mean([metric_values(ranks, metric) for _, ranks in model_runs], axis=0)
 
-    differences = user_means(runs) - user_means(reference_runs)
+    return user_means(runs), user_means(reference_runs)
+
+
+def paired_difference(runs, reference_runs, metric):
+    """(mean, standard error, n) over users of ``metric``'s difference between two models
+    evaluated on the same users (see :func:`paired_user_values`); None where that is."""
+    values = paired_user_values(runs, reference_runs, metric)
+    if values is None:
+        return None
+    differences = values[0] - values[1]
     n = len(differences)
-    error = differences.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
-    return float(differences.mean()), float(error), n
+    return float(differences.mean()), float(stats.sem(differences)) if n > 1 else 0.0, n
+
+
+PairedTest = namedtuple("PairedTest", "mean stderr n t_pvalue permutation_pvalue")
+
+
+def paired_test(runs, reference_runs, metric, resamples=1999, seed=0):
+    """:func:`paired_difference` with two-sided p-values for "no difference": scipy's paired
+    t-test and its paired permutation test (each user's two values swapped at random; exact
+    when ``resamples`` covers every swap; 1,999 resolve p down to 0.0005, enough for Holm's
+    correction over a table's comparisons). A :class:`PairedTest`, or None as there."""
+    values = paired_user_values(runs, reference_runs, metric)
+    if values is None:
+        return None
+    mine, reference = values
+    mean, stderr, n = paired_difference(runs, reference_runs, metric)
+    if n < 2 or not np.any(mine != reference):
+        return PairedTest(mean, stderr, n, 1.0, 1.0)
+    permutation = stats.permutation_test(
+        (mine, reference),
+        lambda x, y, axis: np.mean(x - y, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=resamples,
+        batch=max(1, 2**22 // n),  # a few million values in memory at a time
+        rng=np.random.default_rng(seed),
+    )
+    differences = mine - reference
+    if np.allclose(differences, differences[0]):
+        t_pvalue = 0.0  # every user moved by the same amount: no spread, an infinite t
+    else:
+        t_pvalue = float(stats.ttest_rel(mine, reference).pvalue)
+    return PairedTest(mean, stderr, n, t_pvalue, float(permutation.pvalue))
+
+
+def holm(pvalues, alpha=0.05):
+    """Holm's step-down correction of a family of p-values (statsmodels): (adjusted p-values,
+    which are significant at ``alpha``)."""
+    # statsmodels takes about a second to import: only a benchmark's report needs it.
+    from statsmodels.stats.multitest import multipletests
+
+    if not len(pvalues):
+        return [], []
+    significant, adjusted, _, _ = multipletests(pvalues, alpha=alpha, method="holm")
+    return [float(p) for p in adjusted], [bool(s) for s in significant]
 
 
 def tail_items(item_popularity, ratio=0.8, threshold=None):
@@ -133,7 +187,8 @@ def tail_items(item_popularity, ratio=0.8, threshold=None):
 
 
 class GroupReference:
-    """What the groups are defined by: training popularity of items and the thresholds."""
+    """What the groups are defined by: the popularity of items (``tail_item_popularity``: their
+    training examples as target, or every interaction of the dataset) and the thresholds."""
 
     def __init__(self, config, train_dataset):
         if config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
@@ -144,10 +199,24 @@ class GroupReference:
         ratio = config["tail_item_ratio"]
         if config["tail_item_threshold"] is None and not 0 < ratio < 1:
             raise AlphaFuseError(f"tail_item_ratio must lie in (0, 1), got {ratio}.")
-        popularity = np.bincount(
-            train_dataset.inter_feat[train_dataset.iid_field].numpy(),
-            minlength=train_dataset.item_num,
-        )
+        source = config["tail_item_popularity"]
+        if source == "training_targets":
+            popularity = np.bincount(
+                train_dataset.inter_feat[train_dataset.iid_field].numpy(),
+                minlength=train_dataset.item_num,
+            )
+        elif source == "interactions":
+            popularity = getattr(train_dataset, "item_interactions", None)
+            if popularity is None:
+                raise AlphaFuseError(
+                    "tail_item_popularity: interactions counts the dataset's interactions before "
+                    "the split, which only recbole_alphafuse.quick_start.create_dataset records: "
+                    "load the dataset with it, or use training_targets."
+                )
+        else:
+            raise AlphaFuseError(
+                f"tail_item_popularity must be training_targets or interactions, got {source!r}."
+            )
         self.tail_item = torch.from_numpy(
             tail_items(popularity, ratio, config["tail_item_threshold"])
         )

@@ -12,6 +12,7 @@ import time
 from logging import getLogger
 from pathlib import Path
 
+import numpy as np
 import torch
 from recbole.data import create_dataset as recbole_create_dataset
 from recbole.data import data_preparation
@@ -52,6 +53,12 @@ def create_dataset(config):
     else:
         dataset = recbole_create_dataset(config)
     check_no_extra_items(dataset)
+    # Every interaction of each item, before RecBole splits them (validation and test
+    # included): the popularity of `tail_item_popularity: interactions`. The split datasets are
+    # copies of this one, so they carry it.
+    dataset.item_interactions = np.bincount(
+        np.asarray(dataset.inter_feat[dataset.iid_field]), minlength=dataset.item_num
+    )
     return dataset
 
 

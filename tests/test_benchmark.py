@@ -8,6 +8,7 @@ import signal
 import time
 from functools import partial
 
+import numpy as np
 import pytest
 import yaml
 from conftest import FAST_CONFIG, SLICE
@@ -241,7 +242,7 @@ def test_the_table_compares_models_user_by_user_on_their_test_ranks(tmp_path):
     versus, defaults, gain = cells[-4], cells[-3], cells[-2]
 
     def delta(cell):
-        mean, error = cell.split("(Δ ")[1].rstrip(")").split(" ± ")
+        mean, error = cell.split("(Δ ")[1].split(",")[0].split(" ± ")
         return float(mean), float(error)
 
     def expected(model, stage, reference, reference_stage):
@@ -257,6 +258,36 @@ def test_the_table_compares_models_user_by_user_on_their_test_ranks(tmp_path):
     mean_tuned = {m: metric_values(ranks[m, "tuned"], "ndcg@10").mean() for m in ("R", "M")}
     assert delta(versus)[0] == pytest.approx(mean_tuned["M"] - mean_tuned["R"], abs=6e-5)
     assert versus.startswith(f"{mean_tuned['M'] / mean_tuned['R'] - 1:+.1%}")
+
+
+def test_the_table_marks_a_difference_significant_after_holms_correction_and_not_noise(tmp_path):
+    path = tmp_path / "M.hyper"
+    path.write_text("a choice [1]\n")
+    config = {"valid_metric_bigger": True, "a": 0}
+    rng = np.random.default_rng(1)
+    users = list(range(300))
+    base = rng.integers(0, 30, 300)
+    ranks = {
+        "R": base,
+        "Same": rng.permutation(base),  # the same scores, dealt to other users
+        "Better": np.where(rng.random(300) < 0.4, 0, base),  # 40% of the users ranked first
+    }
+    studies = {}
+    for model, model_ranks in ranks.items():
+        study = Study("D", model, path, trials=1, seeds=[1], defaults=False, config=config)
+        _finished(study, "trial", {"a": 1}, 1, 0.5, 0)
+        value = metric_values(model_ranks, "ndcg@10").mean()
+        row = {"ndcg@10": str(value), "stage": "tuned", "trial": "", "seed": "1"}
+        study.add(row | {"setting": setting_text({"a": 1}), "best_valid_score": "0.5", "error": ""})
+        study.test_ranks["tuned", setting_text({"a": 1}), 1] = (users, list(model_ranks))
+        studies["D", model] = study
+    lines = report(studies, ["D"], list(ranks), [1], ["ndcg@10"], "R", {"D": "x"}, None, None)
+    versus = {
+        model: next(line for line in lines if line.startswith(f"| {model} |")).split(" | ")[-4]
+        for model in ("Same", "Better")
+    }
+    assert versus["Better"].endswith(" *)") and "perm" in versus["Better"]
+    assert not versus["Same"].endswith(" *)")
 
 
 def test_a_ranks_line_cut_by_a_hard_kill_is_skipped_and_the_next_record_kept(tmp_path, capsys):

@@ -3,17 +3,22 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
-from conftest import build_model
+from conftest import SLICE, build_model
 from recbole.evaluator.collector import DataStruct
 from recbole.evaluator.metrics import MRR, NDCG, Hit, Precision, Recall
+from scipy import stats
 
 from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.evaluation import (
     GroupCollector,
+    GroupReference,
+    holm,
     metric_values,
     paired_difference,
+    paired_test,
     single_target_metrics,
     standard_errors,
     tail_items,
@@ -87,6 +92,41 @@ def test_the_paired_difference_averages_each_users_seeds_then_compares_user_by_u
     assert paired_difference(model, [([3, 2, 1], [1, 20, 0])], "ndcg@10") is None
     assert paired_difference(model, reference, "tail_item/ndcg@10") is None
     assert paired_difference([], reference, "ndcg@10") is None
+
+
+def test_the_paired_permutation_test_is_exact_on_few_users_and_the_t_test_is_scipys():
+    users = [1, 2, 3]
+    # Each user hit by the model and missed by the reference: of the 2^3 swaps of each user's
+    # two values, only "none" and "all" give a mean difference as large, so p = 2 / 8.
+    test = paired_test([(users, [0, 0, 0])], [(users, [20, 20, 20])], "hit@10")
+    assert (test.mean, test.n, test.permutation_pvalue) == (1.0, 3, pytest.approx(0.25))
+    # Identical runs: no evidence of a difference at all.
+    same = paired_test([(users, [0, 5, 20])], [(users, [0, 5, 20])], "ndcg@10")
+    assert (same.t_pvalue, same.permutation_pvalue) == (1.0, 1.0)
+    # Many users: the t-test is scipy's on the users' values, and both tests see a real gap and
+    # no gap where there is none.
+    rng = np.random.default_rng(0)
+    many = list(range(400))
+    reference_ranks = rng.integers(0, 30, 400)
+    better_ranks = np.where(rng.random(400) < 0.3, 0, reference_ranks)
+    better = paired_test([(many, better_ranks)], [(many, reference_ranks)], "ndcg@10")
+    expected = stats.ttest_rel(
+        metric_values(better_ranks, "ndcg@10"), metric_values(reference_ranks, "ndcg@10")
+    )
+    assert better.t_pvalue == pytest.approx(expected.pvalue)
+    assert better.t_pvalue < 1e-6 and better.permutation_pvalue <= 1 / 1000
+    noise = paired_test(
+        [(many, rng.permutation(reference_ranks))], [(many, reference_ranks)], "ndcg@10"
+    )
+    assert noise.permutation_pvalue > 0.01 and noise.t_pvalue > 0.01
+
+
+def test_holms_correction_by_hand():
+    # Sorted 0.01, 0.03, 0.04 times 3, 2, 1, each at least the one before: 0.03, 0.06, 0.06.
+    adjusted, significant = holm([0.01, 0.04, 0.03])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06])
+    assert significant == [True, False, False]
+    assert holm([]) == ([], [])
 
 
 def test_tail_items_by_ratio_and_by_threshold():
@@ -177,3 +217,29 @@ def test_group_metrics_refuse_non_sequential_models(slice_root, workdir):
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     with pytest.raises(AlphaFuseError, match="sequential"):
         trainer.set_group_reference(train)
+
+
+def test_tail_items_by_their_interactions_in_the_whole_dataset_as_llm_esr_counts(
+    slice_root, workdir
+):
+    config, _, train, _ = build_model(
+        slice_root,
+        "SASRec",
+        group_metrics=True,
+        tail_item_popularity="interactions",
+        tail_item_threshold=3,
+    )
+    reference = GroupReference(config, train.dataset)
+    # Every line of the slice's .inter file counts, the validation and test targets included.
+    inter = pd.read_csv(slice_root / SLICE / f"{SLICE}.inter", sep="\t", dtype=str)
+    counts = inter.iloc[:, 1].value_counts()
+    tokens = train.dataset.field2id_token[train.dataset.iid_field]
+    expected = [counts.get(token, 0) <= 3 for token in tokens[1:]]
+    assert reference.tail_item[1:].tolist() == expected
+    # Counting training targets instead leaves out each user's validation and test items.
+    config["tail_item_popularity"] = "training_targets"
+    by_targets = GroupReference(config, train.dataset).tail_item
+    assert by_targets.sum() > reference.tail_item.sum()
+    config["tail_item_popularity"] = "views"
+    with pytest.raises(AlphaFuseError, match="training_targets or interactions"):
+        GroupReference(config, train.dataset)

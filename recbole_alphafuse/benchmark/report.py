@@ -7,7 +7,7 @@ import statistics
 import torch
 
 from recbole_alphafuse.config import Config
-from recbole_alphafuse.evaluation import paired_difference
+from recbole_alphafuse.evaluation import holm, paired_test
 from recbole_alphafuse.search_space import setting_text
 
 
@@ -84,12 +84,42 @@ def summaries(studies, stage, metric):
     }
 
 
-def _paired(ranks, reference_ranks, metric):
-    """' (Δ mean ± standard error)' of ``metric`` between two stages' runs, '' without ranks."""
-    difference = (
-        paired_difference(ranks, reference_ranks, metric) if ranks and reference_ranks else None
+def paired_tests(studies, dataset, models, reference, metric):
+    """The table's comparisons on ``dataset``, each a paired test over the test users
+    (:func:`~recbole_alphafuse.evaluation.paired_test`), with Holm's correction of their
+    permutation p-values over the whole family: {(model, comparison): (test, Holm p,
+    significant)}. The comparisons: ``versus`` (tuned against the reference tuned), ``defaults``
+    (defaults against the reference's defaults) and ``gain`` (tuned against the defaults)."""
+    anchor = studies[dataset, reference]
+    pairs = {}
+    for model in models:
+        study = studies[dataset, model]
+        tuned, defaults = study.ranks_of("tuned"), study.ranks_of("default")
+        if model != reference:
+            pairs[model, "versus"] = (tuned, anchor.ranks_of("tuned"))
+            pairs[model, "defaults"] = (defaults, anchor.ranks_of("default"))
+        if not study.tuned_are_defaults():
+            pairs[model, "gain"] = (tuned, defaults)
+    tests = {
+        key: paired_test(runs, reference_runs, metric)
+        for key, (runs, reference_runs) in pairs.items()
+        if runs and reference_runs
+    }
+    tests = {key: test for key, test in tests.items() if test is not None}
+    adjusted, significant = holm([test.permutation_pvalue for test in tests.values()])
+    return {key: (tests[key], p, s) for key, p, s in zip(tests, adjusted, significant)}
+
+
+def _paired(comparison):
+    """' (Δ mean ± standard error, p ...)' of one comparison of :func:`paired_tests`, marked
+    with * where it is significant after Holm's correction; '' without ranks."""
+    if comparison is None:
+        return ""
+    test, holm_pvalue, significant = comparison
+    return (
+        f" (Δ {test.mean:+.4f} ± {test.stderr:.4f}, p {test.t_pvalue:.3g} t / "
+        f"{test.permutation_pvalue:.3g} perm, Holm {holm_pvalue:.3g}{' *' if significant else ''})"
     )
-    return f" (Δ {difference[0]:+.4f} ± {difference[1]:.4f})" if difference else ""
 
 
 def report(studies, datasets, models, seeds, metrics, reference, protocols, command, config_files):
@@ -118,8 +148,11 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             f"Δ: the difference in {first} user by user on the same test users (each user's "
             f"value averaged over the seeds), ± its standard error over users: tuned against "
             f"{reference} tuned, defaults against {reference}'s defaults, and tuned against the "
-            "model's defaults. A Δ within about twice its error may well reverse on another "
-            "sample of users."
+            "model's defaults. p: two-sided p-values of no difference, scipy's paired t-test "
+            "(t) and paired permutation test (perm, 1,999 random swaps of each user's two "
+            "values); Holm: the permutation p-value after Holm's correction over the "
+            "comparisons of the dataset's table; * marks a difference significant at 0.05 after "
+            "that correction."
         ),
     ]
     for dataset in datasets:
@@ -133,8 +166,7 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             "|---|---|---|---|" + "---|" * (len(metrics) + 4),
         ]
         anchor = tuned.get((dataset, reference))
-        anchor_ranks = studies[dataset, reference].ranks_of("tuned")
-        anchor_default_ranks = studies[dataset, reference].ranks_of("default")
+        comparisons = paired_tests(studies, dataset, models, reference, first)
         for model in models:
             study = studies[dataset, model]
             number, setting = study.chosen()
@@ -144,19 +176,17 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
                 value = mean_and_spread(runs, metric)
                 cells.append(f"{value[0]:.4f} ± {value[1]:.4f} ({value[2]})" if value else "-")
             mine, base = tuned.get((dataset, model)), default.get((dataset, model))
-            ranks = study.ranks_of("tuned")
             versus = f"{mine[0] / anchor[0] - 1:+.1%}" if mine and anchor and anchor[0] else "-"
-            versus += _paired(ranks, anchor_ranks, first)
+            versus += _paired(comparisons.get((model, "versus")))
             versus = "" if model == reference else versus
-            default_ranks = study.ranks_of("default")
             if study.tuned_are_defaults():
                 gain = "none: the defaults were chosen"
             else:
                 gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
-                gain += _paired(ranks, default_ranks, first)
+                gain += _paired(comparisons.get((model, "gain")))
             base_cell = f"{base[0]:.4f} ± {base[1]:.4f}" if base else "-"
             if base and model != reference:
-                base_cell += _paired(default_ranks, anchor_default_ranks, first)
+                base_cell += _paired(comparisons.get((model, "defaults")))
             best = study.finished[number]["best_valid_score"] if number is not None else "-"
             # The search saw one seed: the other seeds' validation shows whether its pick holds.
             valid = [
