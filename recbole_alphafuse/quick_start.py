@@ -127,7 +127,8 @@ def run(
         (the last one evaluated; None without validation), ``test_seconds`` (the test
         evaluation, the best checkpoint's reload included), ``test_ranks`` (a sequential
         model's test users and 0-based target ranks, in evaluation order, as two arrays; None
-        otherwise), ``resumed_epoch`` (the first epoch this call trained, when resumed; else
+        otherwise), ``valid_ranks`` (the same for the validation of the best epoch),
+        ``resumed_epoch`` (the first epoch this call trained, when resumed; else
         None) and ``seconds_before_resume`` (the training time before the interruption; 0.0);
         with several processes, that of rank 0 (None on a machine without rank 0).
     """
@@ -186,12 +187,14 @@ class BestEpochClock:
     run reports them as the uninterrupted run would, its seconds counting the training time
     before the interruption."""
 
-    def __init__(self, bigger):
+    def __init__(self, bigger, trainer=None):
         self.bigger = bigger
+        self.trainer = trainer
         self.start = time.perf_counter()
         self.seconds_before_resume = 0.0
         self.best_score = None
         self.best_epoch = self.seconds_to_best = self.last_epoch = None
+        self.best_valid_ranks = None  # (users, target ranks) of the best epoch's validation
 
     def state(self):
         return {
@@ -200,6 +203,7 @@ class BestEpochClock:
             "seconds_to_best": self.seconds_to_best,
             "last_epoch": self.last_epoch,
             "seconds": round(time.perf_counter() - self.start, 1),
+            "best_valid_ranks": self.best_valid_ranks,
         }
 
     def restore(self, state):
@@ -207,6 +211,7 @@ class BestEpochClock:
         self.seconds_to_best, self.last_epoch = state["seconds_to_best"], state["last_epoch"]
         self.seconds_before_resume = state["seconds"]
         self.start = time.perf_counter() - state["seconds"]
+        self.best_valid_ranks = state.get("best_valid_ranks")
 
     def __call__(self, epoch_idx, valid_score):
         self.last_epoch = epoch_idx
@@ -216,6 +221,10 @@ class BestEpochClock:
             self.best_score = valid_score
             self.best_epoch = epoch_idx
             self.seconds_to_best = round(time.perf_counter() - self.start, 1)
+            ranks = getattr(self.trainer, "evaluated_ranks", None)
+            if ranks is not None:
+                users, target_ranks = ranks
+                self.best_valid_ranks = [torch.as_tensor(users), torch.as_tensor(target_ranks)]
 
 
 def check_resume_file(path, trust):
@@ -246,7 +255,10 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
     logger.info(model)
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    clock = trainer.epoch_clock = BestEpochClock(config["valid_metric_bigger"])
+    clock = trainer.epoch_clock = BestEpochClock(config["valid_metric_bigger"], trainer)
+    # Each validation keeps its users' target ranks, so that the best epoch's can be compared
+    # user by user with another model's (the benchmark's selection).
+    trainer.record_ranks = True
     if config["resume_from"]:
         trainer.resume_checkpoint(config["resume_from"])
     best_valid_score, best_valid_result = trainer.fit(
@@ -259,7 +271,6 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
     test_result = test_seconds = test_ranks = None
     if test:
         test_start = time.perf_counter()
-        trainer.record_ranks = True
         test_result = trainer.evaluate(
             test_data, load_best_model=saved, show_progress=config["show_progress"]
         )
@@ -285,6 +296,11 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
         "last_epoch": clock.last_epoch,
         "test_seconds": test_seconds,
         "test_ranks": test_ranks,
+        "valid_ranks": (
+            None
+            if clock.best_valid_ranks is None
+            else tuple(t.numpy() for t in clock.best_valid_ranks)
+        ),
         "resumed_epoch": trainer.start_epoch if config["resume_from"] else None,
         "seconds_before_resume": clock.seconds_before_resume,
     }

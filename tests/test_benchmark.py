@@ -215,6 +215,65 @@ def test_defaults_that_win_are_not_trained_twice(tmp_path):
     assert gain == "none: the defaults were chosen"
 
 
+def _margin_study(tmp_path, lucky_share):
+    """A tiny search, defaults outside its space, with validation ranks on 200 users: the
+    defaults rank every user's target 5th; the chosen setting ranks ``lucky_share`` of them first
+    at both seeds instead (the rest as the defaults), and the other trial does worse."""
+    path = tmp_path / "M.hyper"
+    path.write_text("a choice [1,2]\n")
+    config = {"valid_metric_bigger": True, "valid_metric": "NDCG@10", "a": 0}
+    study = Study("D", "M", path, trials=2, seeds=[1, 2], defaults=True, config=config, margin=2)
+    users = list(range(200))
+    default_ranks = [4] * 200
+    lucky = [0 if user < lucky_share * 200 else 4 for user in users]
+    worse = [9] * 200
+
+    def finish(stage, setting, seed, ranks, number=""):
+        score = metric_values(ranks, "ndcg@10").mean()
+        _finished(study, stage, setting, seed, score, number)
+        study.valid_ranks[stage, setting_text(setting), seed] = (users, ranks)
+
+    finish("trial", {"a": 1}, 1, lucky, 0)
+    finish("trial", {"a": 2}, 1, worse, 1)
+    finish("finalist", {"a": 1}, 2, lucky, 0)
+    finish("finalist", {"a": 2}, 2, worse, 1)
+    assert study.chosen() == (0, {"a": 1})
+    # The defaults run first: until they have, nothing tuned can start.
+    assert [study.next_task() for _ in range(3)] == [
+        ("default", None, 1, {}),
+        ("default", None, 2, {}),
+        None,
+    ]
+    assert study.keeps_defaults() is None
+    finish("default", {}, 1, default_ranks)
+    finish("default", {}, 2, default_ranks)
+    return study
+
+
+def test_a_lucky_trial_within_the_margin_does_not_replace_the_defaults(tmp_path):
+    # One user of 200 ranked first instead of fifth: a gain of (1 - 1 / log2(6)) / 200 in mean
+    # NDCG@10, whose paired standard error over the users is as large.
+    study = _margin_study(tmp_path, lucky_share=1 / 200)
+    mean, error, _ = study.validation_gain()
+    assert mean == pytest.approx((1 - 1 / np.log2(6)) / 200)
+    assert 0 < mean <= 2 * error
+    assert study.keeps_defaults() is True and study.tuned_are_defaults()
+    assert study.next_task() is None  # no tuned run: the defaults' runs are the tuned runs
+    assert study.runs("tuned") == study.runs("default") and study.remaining() == 0
+    lines = report({("D", "M"): study}, ["D"], ["M"], [1, 2], ["ndcg@10"], "M", {"D": "x"}, "", [])
+    gain = next(line for line in lines if line.startswith("| M |")).split(" | ")[-2]
+    assert gain.startswith("none: the defaults kept")
+    assert gain.endswith(f"valid Δ {mean:+.4f} ± {error:.4f}")
+
+
+def test_a_gain_beyond_the_margin_replaces_the_defaults(tmp_path):
+    study = _margin_study(tmp_path, lucky_share=0.2)
+    mean, error, _ = study.validation_gain()
+    assert mean > 2 * error
+    assert study.keeps_defaults() is False and not study.tuned_are_defaults()
+    assert study.next_task() == ("tuned", None, 1, {"a": 1})
+
+
 def test_the_table_compares_models_user_by_user_on_their_test_ranks(tmp_path):
     path = tmp_path / "M.hyper"
     path.write_text("a choice [1]\n")
@@ -386,9 +445,14 @@ def test_the_chosen_setting_is_the_best_mean_on_validation_and_no_search_run_is_
         defaults=True,
         metrics=["ndcg@10"],
         finalists=2,
+        margin=None,  # the best finalist is tested whatever its margin over the defaults
     )
     studies = search(jobs=2)
     rows = _rows(workdir / "bench.csv")
+    # Every run, the search's included, keeps its users' validation ranks at its best epoch.
+    records = read_ranks(workdir / "bench.ranks.jsonl")
+    validated = {(r["stage"], r["setting"], r["seed"]) for r in records if r["split"] == "valid"}
+    assert validated == {(r["stage"], r["setting"], int(r["seed"])) for r in rows}
     trials = [r for r in rows if r["stage"] == "trial"]
     # The grid (3 settings) is smaller than the budget: each setting once.
     assert sorted(json.loads(r["setting"])["learning_rate"] for r in trials) == [
@@ -428,7 +492,8 @@ def test_the_chosen_setting_is_the_best_mean_on_validation_and_no_search_run_is_
     # Each tested run left its test users' ranks, which give its metrics back; the table
     # compares the tuned runs with the defaults user by user.
     ranks_file = (workdir / "bench.ranks.jsonl").read_text().splitlines()
-    records = {(r["stage"], r["seed"]): r for r in map(json.loads, ranks_file)}
+    tested = [r for r in map(json.loads, ranks_file) if r["split"] == "test"]
+    records = {(r["stage"], r["seed"]): r for r in tested}
     assert sorted(records) == sorted(
         (r["stage"], int(r["seed"])) for r in [*tuned.values(), *defaults]
     )

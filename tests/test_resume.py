@@ -1,6 +1,7 @@
 """Resuming after a kill: a run killed in the middle of an epoch and resumed from its last
 checkpoint in a fresh trainer ends with exactly the metrics of the uninterrupted run."""
 
+import numpy as np
 import pytest
 import torch
 from conftest import FAST_CONFIG, SLICE
@@ -115,6 +116,10 @@ def test_run_resumes_from_the_last_checkpoint_to_the_same_metrics(model, slice_r
     assert resumed["best_valid_score"] == whole["best_valid_score"]
     # The best epoch is counted over the whole run, not from the resume on.
     assert (resumed["best_epoch"], resumed["last_epoch"]) == (whole["best_epoch"], 1)
+    # So are the best epoch's validation ranks, which the checkpoint carries when it is epoch 0.
+    for got, expected in zip(resumed["valid_ranks"], whole["valid_ranks"]):
+        np.testing.assert_array_equal(got, expected)
+    assert len(whole["valid_ranks"][0]) == len(set(whole["valid_ranks"][0])) > 0
     assert whole["resumed_epoch"] is None and whole["seconds_before_resume"] == 0.0
     assert resumed["resumed_epoch"] == 1 and resumed["seconds_before_resume"] > 0
     logs = (workdir / "log" / model).glob("*.log")

@@ -17,13 +17,17 @@ For each dataset and model:
    search are trained again at the other seeds, and the one with the best mean validation score
    over all seeds is chosen (a tie goes to the better search score). One seed's validation is
    noisy on a small dataset: its single best trial is often a lucky run that the other seeds
-   do not repeat. ``--finalists 1`` chooses the search's best trial alone.
+   do not repeat. ``--finalists 1`` chooses the search's best trial alone. The chosen setting
+   then replaces the model's defaults only where it beats them on validation by more than
+   ``--margin`` (2) standard errors of the paired difference over the validation users, each
+   user's value averaged over the seeds; else the defaults are kept. So the defaults are
+   trained at every seed before any tuned run.
 3. **Test.** The chosen setting is trained at every seed and tested at its best validation
    epoch; with ``--defaults`` the model's defaults are too, which gives the gain from tuning.
 
 Writes ``OUT.csv`` (every trial and every run, appended as they finish: an interrupted benchmark
-resumes where it stopped), ``OUT.ranks.jsonl`` (each tested run's test users and the rank it
-gave each one's target), ``OUT.md`` (the table) and, where matplotlib is installed, ``OUT.png``.
+resumes where it stopped), ``OUT.ranks.jsonl`` (each run's validation users at its best epoch
+and each tested run's test users, with the rank it gave each one's target), ``OUT.md`` (the table) and, where matplotlib is installed, ``OUT.png``.
 While it runs, each training in flight keeps its state in ``OUT.runs/`` at every epoch (a
 ``-last.pth`` checkpoint; a search trial's folder also records its setting): a rerun after an
 interruption continues those trainings from their last epoch, to exactly the results of an
@@ -65,7 +69,19 @@ def benchmark_command(argv=None, prog=None):
         help="best trials trained again at the other seeds, chosen by mean validation",
     )
     parser.add_argument("--config_files", nargs="*", default=[], help="fixed settings (yaml)")
-    parser.add_argument("--defaults", action="store_true", help="test the defaults too")
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="test the defaults too (always, with a --margin)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=2.0,
+        help="the chosen setting replaces the defaults only where its validation beats theirs by "
+        "more than this many paired standard errors over the validation users; a negative "
+        "value: by any amount, with no defaults runs unless --defaults",
+    )
     parser.add_argument("--spaces", default=None, help="folder of <Model>.hyper files first")
     parser.add_argument("--metrics", nargs="+", default=None, help="test metrics of the table")
     parser.add_argument("--reference", default=None, help="model the others are compared to")
@@ -114,6 +130,7 @@ def benchmark_command(argv=None, prog=None):
             tool=args.tool,
             ray_address=args.ray_address,
             gpus_per_trial=args.gpus_per_trial,
+            margin=args.margin if args.margin >= 0 else None,
         )
     except AlphaFuseError as error:
         sys.exit(f"error: {error}")

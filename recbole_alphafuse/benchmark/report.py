@@ -127,6 +127,7 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
     trials, the chosen setting and (where run) the defaults and the gain from tuning."""
     first = metrics[0]
     finalists = next(iter(studies.values())).n_finalists
+    margin = next(iter(studies.values())).margin
     tuned, default = summaries(studies, "tuned", first), summaries(studies, "default", first)
     lines = [
         f"Command: `{command}`" if command else "",
@@ -152,7 +153,13 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             "(t) and paired permutation test (perm, 1,999 random swaps of each user's two "
             "values); Holm: the permutation p-value after Holm's correction over the "
             "comparisons of the dataset's table; * marks a difference significant at 0.05 after "
-            "that correction."
+            "that correction. valid Δ: the chosen setting against the defaults on validation, "
+            "user by user at the seeds it ran; "
+            + (
+                f"it replaces the defaults only beyond {margin:g} standard errors."
+                if margin is not None
+                else "no margin: the chosen setting replaces the defaults."
+            )
         ),
     ]
     for dataset in datasets:
@@ -179,11 +186,17 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
             versus = f"{mine[0] / anchor[0] - 1:+.1%}" if mine and anchor and anchor[0] else "-"
             versus += _paired(comparisons.get((model, "versus")))
             versus = "" if model == reference else versus
-            if study.tuned_are_defaults():
+            kept = study.keeps_defaults()
+            if kept:
+                gain = "none: the defaults kept, the chosen setting within the margin"
+            elif study.tuned_are_defaults():
                 gain = "none: the defaults were chosen"
             else:
                 gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
                 gain += _paired(comparisons.get((model, "gain")))
+            validation = study.validation_gain()
+            if validation is not None and not (study.tuned_are_defaults() and not kept):
+                gain += f"; valid Δ {validation[0]:+.4f} ± {validation[1]:.4f}"
             base_cell = f"{base[0]:.4f} ± {base[1]:.4f}" if base else "-"
             if base and model != reference:
                 base_cell += _paired(comparisons.get((model, "defaults")))

@@ -48,14 +48,21 @@ def benchmark(
     tool="Hyperopt",
     ray_address=None,
     gpus_per_trial=0,
+    margin=2.0,
 ):
     """Tune, select on validation, test over seeds; write OUT.csv, OUT.md and OUT.png
     (``table_only``: the table and plot of what OUT.csv holds, with no training). The
     trainings run in ``jobs`` processes here, or as Ray tasks with ``tool="Ray"`` (see
     :func:`worker_pool`).
 
+    The tuned setting replaces a model's defaults only where its validation over the seeds
+    beats theirs by more than ``margin`` paired standard errors over the validation users
+    (:meth:`Study.keeps_defaults`), so the defaults are trained at every seed whenever a margin
+    is given; ``margin=None`` takes the best finalist as it is.
+
     Returns ``{(dataset, model): Study}``.
     """
+    defaults = defaults or margin is not None
     if trials < 1 or jobs < 1 or finalists < 1 or not seeds:
         raise AlphaFuseError(
             "--trials, --finalists and --jobs must be at least 1, and --seeds name one seed."
@@ -81,7 +88,15 @@ def benchmark(
         for model in models:
             config = check_study(dataset, model, spaces[model], config_files)
             studies[dataset, model] = Study(
-                dataset, model, spaces[model], trials, seeds, defaults, config, finalists
+                dataset,
+                model,
+                spaces[model],
+                trials,
+                seeds,
+                defaults,
+                config,
+                finalists,
+                margin=margin,
             )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +115,8 @@ def benchmark(
         study = studies.get((record["dataset"], record["model"]))
         if study:
             key = (record["stage"], record["setting"], int(record["seed"]))
-            study.test_ranks[key] = (record["users"], record["ranks"])
+            split = study.valid_ranks if record.get("split") == "valid" else study.test_ranks
+            split[key] = (record["users"], record["ranks"])
     read_interrupted_trials(runs_folder(csv_path), studies)
     _print_plan(studies, seeds, defaults, jobs, csv_path)
 
@@ -142,7 +158,7 @@ def _run_task(dataset, model, stage, seed, setting, config_files, checkpoint_dir
     (diverged, a setting the model refuses) is a row with its error, so the search goes on."""
     row = {"stage": stage, "setting": setting_text(setting)}
     try:
-        result, test_ranks = train_and_test(
+        result, ranks = train_and_test(
             dataset,
             model,
             seed,
@@ -152,7 +168,7 @@ def _run_task(dataset, model, stage, seed, setting, config_files, checkpoint_dir
             fixed=fixed,
             checkpoint_dir=checkpoint_dir,
         )
-        return {**row, **result}, test_ranks
+        return {**row, **result}, ranks
     except Exception as error:  # any failure of one training is recorded, not fatal
         message = str(error).strip().splitlines()
         failure = {
@@ -201,13 +217,17 @@ def _run_all(studies, jobs, open_pool, config_files, paths, write_table):
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 study, number, checkpoint_dir = running.pop(future)
-                row, test_ranks = future.result()
+                row, ranks = future.result()
                 row["trial"] = "" if number is None else number
                 fields = BENCHMARK_FIELDS + sorted(set(row) - set(BENCHMARK_FIELDS))
-                if test_ranks is not None:
-                    # Before the CSV row: a run whose row is written always has its ranks.
-                    append_ranks(ranks_path, row, test_ranks)
-                    study.test_ranks[row["stage"], row["setting"], int(row["seed"])] = test_ranks
+                key = (row["stage"], row["setting"], int(row["seed"]))
+                # Before the CSV row: a run whose row is written always has its ranks.
+                for split, evaluated in (ranks or {}).items():
+                    if evaluated is not None:
+                        append_ranks(ranks_path, row, evaluated, split)
+                        (study.valid_ranks if split == "valid" else study.test_ranks)[key] = (
+                            evaluated
+                        )
                 append_run(csv_path, row, fields)
                 shutil.rmtree(checkpoint_dir, ignore_errors=True)
                 study.add({k: "" if v is None else str(v) for k, v in row.items()})

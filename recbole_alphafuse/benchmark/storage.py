@@ -60,11 +60,13 @@ def append_run(path, row, fields):
         writer.writerow(row)
 
 
-def append_ranks(path, row, test_ranks):
-    """Append a tested run's test users and target ranks, under its CSV row's key."""
-    users, ranks = test_ranks
+def append_ranks(path, row, evaluated, split="test"):
+    """Append a run's users and target ranks of ``split`` (test, or the validation of its best
+    epoch), under its CSV row's key."""
+    users, ranks = evaluated
     key = {field: row[field] for field in ("dataset", "model", "stage", "setting", "seed")}
-    record = {**key, "users": [int(u) for u in users], "ranks": [int(r) for r in ranks]}
+    record = {**key, "split": split, "users": [int(u) for u in users]}
+    record["ranks"] = [int(r) for r in ranks]
     with open(path, "a+b") as f:
         # A line cut by a hard kill has no newline: the next record starts on a line of its own.
         cut = False
@@ -75,8 +77,8 @@ def append_ranks(path, row, test_ranks):
 
 
 def read_ranks(path):
-    """The records of ``append_ranks``, oldest first (a rerun's record comes after the lost one's).
-    A line cut by a hard kill is skipped, with a note: its run's CSV row, written after it, is
+    """The records of ``append_ranks``, oldest first (a rerun's record comes after the lost
+    one's; a record without a split is a test's). A line cut by a hard kill is skipped, with a note: its run's CSV row, written after it, is
     missing too, so the run is trained again."""
     if not path.is_file():
         return []

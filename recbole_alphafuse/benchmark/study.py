@@ -9,6 +9,7 @@ from recbole_alphafuse import PROPERTIES_DIR, AlphaFuseError
 from recbole_alphafuse.benchmark.training import parse_model
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.prepare import prepare_dataset
+from recbole_alphafuse.evaluation import paired_difference
 from recbole_alphafuse.search_space import (
     contains,
     grid,
@@ -24,12 +25,18 @@ TESTED = ("tuned", "default")  # the stages after the selection; trials and fina
 class Study:
     """The search, the finalists' runs and the seed runs of one model on one dataset."""
 
-    def __init__(self, dataset, model, space_file, trials, seeds, defaults, config, finalists=3):
+    def __init__(
+        self, dataset, model, space_file, trials, seeds, defaults, config, finalists=3, margin=None
+    ):
         self.dataset, self.model, self.space_file = dataset, model, space_file
         self.space = read_search_space(space_file)
         self.seeds, self.defaults = seeds, defaults
         self.n_finalists = finalists if len(seeds) > 1 else 1
         self.bigger = config["valid_metric_bigger"]
+        # Paired standard errors over the validation users by which the tuned setting must beat
+        # the defaults to replace them (None: the best finalist replaces them as it is).
+        self.margin = margin if defaults else None
+        self.valid_metric = config["valid_metric"].lower() if "valid_metric" in config else None
         combinations = grid(self.space)
         self.grid = combinations if combinations and len(combinations) <= trials else None
         self.trials = len(self.grid) if self.grid else trials
@@ -42,6 +49,7 @@ class Study:
         self.finalist_runs = {}  # (setting text, seed) -> CSV row of a finalist's other seed
         self.tested = []  # CSV rows of the tuned and default runs
         self.test_ranks = {}  # (stage, setting text, seed) -> (test users, target ranks)
+        self.valid_ranks = {}  # the same for the validation of each run's best epoch
         self.started = set()  # trial numbers and (stage, ..., seed) handed out, not finished
         self.proposed = {}  # trial number -> the setting handed out
         self.interrupted = {}  # trial number -> its setting, of a trial in flight at a stop
@@ -92,10 +100,53 @@ class Study:
         return found if found and None not in found else None
 
     def tuned_are_defaults(self):
-        """Whether the chosen setting is the model's defaults, which ``defaults`` runs anyway:
-        the same trainings, so they are not run twice."""
+        """Whether the chosen setting is the model's defaults, which ``defaults`` runs anyway (the
+        same trainings, so they are not run twice), or the defaults are kept because the chosen
+        setting did not beat them by the margin."""
         setting = self.chosen()[1]
-        return self.defaults and setting is not None and setting == self.start
+        if not self.defaults or setting is None:
+            return False
+        return setting == self.start or self.keeps_defaults() is True
+
+    def validation_gain(self):
+        """The chosen setting against the defaults on validation, user by user at the seeds the
+        chosen setting ran (its trial and finalist runs), each user's value averaged over them:
+        (mean, standard error, users); None where the ranks are missing (runs recorded without
+        them, or a metric that is not single-target) or the defaults have not all run."""
+        number, setting = self.chosen()
+        if setting is None or self.valid_metric is None:
+            return None
+        text = setting_text(setting)
+        defaults = self.runs("default")
+        candidate, reference = [], []
+        for row in filter(None, self.finalist_rows(number)):
+            seed = int(row["seed"])
+            if seed not in defaults:
+                return None
+            candidate.append(self.valid_ranks.get((row["stage"], text, seed)))
+            default_row = defaults[seed]
+            reference.append(self.valid_ranks.get(("default", default_row["setting"], seed)))
+        if None in candidate or None in reference:
+            return None
+        return paired_difference(candidate, reference, self.valid_metric)
+
+    def keeps_defaults(self):
+        """With a margin: True where the chosen setting's validation gain over the defaults is
+        within ``margin`` standard errors (or a loss), False where it is beyond, None while that
+        cannot be known yet (the defaults still running) or without a margin. Without
+        validation ranks to pair the margin cannot apply, and the chosen setting is taken."""
+        number, setting = self.chosen()
+        if self.margin is None or setting is None or setting == self.start:
+            return None
+        defaults_done = self.runs("default", failed=True)
+        if any(seed not in defaults_done for seed in self.seeds):
+            return None
+        gain = self.validation_gain()
+        if gain is None:
+            return False
+        mean, error, _ = gain
+        better = mean if self.bigger else -mean
+        return not better > self.margin * error
 
     def _loss(self, row):
         if row.get("error") or row["best_valid_score"] in (None, ""):
@@ -173,7 +224,10 @@ class Study:
                     self.started.add(("finalist", *key))
                     return "finalist", number, seed, read_setting(text)
         setting = self.chosen()[1]
-        tuned = setting is not None and not self.tuned_are_defaults()
+        # With a margin the defaults run first: the tuned setting replaces them or not by how it
+        # compares with them on validation.
+        decided = self.margin is None or setting == self.start or self.keeps_defaults() is not None
+        tuned = setting is not None and decided and not self.tuned_are_defaults()
         stages = (["tuned"] if tuned else []) + (["default"] if self.defaults else [])
         for stage in stages:
             done = self.runs(stage, failed=True)

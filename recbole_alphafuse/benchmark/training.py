@@ -32,7 +32,8 @@ def train_and_test(
     ``test``) the test metrics of the best epoch. With ``checkpoint_dir`` the training keeps
     its state there at every epoch and, when that folder holds one from an interrupted
     attempt, resumes from it exactly; without it the checkpoints go to a temporary folder.
-    Returns (CSV row, test users and target ranks or None)."""
+    Returns (CSV row, {"test": ..., "valid": ...}): the users and target ranks of the test
+    and of the best epoch's validation, each None where there are none."""
     from recbole_alphafuse.quick_start import run
 
     name, overrides = parse_model(model)
@@ -70,4 +71,4 @@ def train_and_test(
         "resumed_epoch": result["resumed_epoch"],
         **(result["test_result"] or {}),
     }
-    return row, result["test_ranks"]
+    return row, {"test": result["test_ranks"], "valid": result["valid_ranks"]}
