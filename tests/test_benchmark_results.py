@@ -1,10 +1,14 @@
 """The results table (benchmarks/quality/results.py): runs are appended to its CSV as they finish, an
 older file keeps its rows, and the script trains and tabulates models at their defaults."""
 
+import numpy as np
+import pytest
 from conftest import SLICE
 from test_end_to_end import fast_config_file, run_script
 
-from recbole_alphafuse.benchmark.storage import append_run, read_runs
+from benchmarks.quality.results import compare_to_first
+from recbole_alphafuse.benchmark.storage import append_run, read_ranks, read_runs
+from recbole_alphafuse.evaluation import metric_values, paired_test
 
 
 def test_append_run_writes_a_header_once(tmp_path):
@@ -54,7 +58,32 @@ def test_the_results_script_trains_each_model_and_seed_once_and_tabulates_them(s
     table = (workdir / "table.md").read_text()
     assert f"| IDSASRec | 1 | {float(runs[0]['ndcg@10']):.4f} ± 0.0000 |" in table
     assert runs[0]["resumed_epoch"] == "" and not (workdir / "table.runs").exists()
+    # The run's test ranks are kept for the paired comparisons, and give its metric back.
+    (record,) = read_ranks(workdir / "table.ranks.jsonl")
+    assert (record["model"], record["seed"], record["split"]) == ("IDSASRec", 7, "test")
+    ndcg = metric_values(record["ranks"], "ndcg@10").mean()
+    assert ndcg == pytest.approx(float(runs[0]["ndcg@10"]), abs=1e-4)
     # Run again: the CSV already holds that run, nothing is trained.
     result = run_script("benchmarks/quality/results.py", args, workdir)
     assert "0 runs to do (1 already in" in result.stdout
     assert len(read_runs(workdir / "table.csv")) == 1
+
+
+def test_each_model_is_compared_with_the_first_on_the_seeds_both_ran_with_holms_correction():
+    rng = np.random.default_rng(3)
+    users = list(range(300))
+    base = rng.integers(0, 30, 300)
+    better = np.where(rng.random(300) < 0.4, 0, base)
+    ranks = {
+        ("D", "R", 1): (users, base),
+        ("D", "R", 2): (users, base),
+        ("D", "Better", 1): (users, better),  # seed 2 missing: compared on seed 1 alone
+        ("D", "Same", 1): (users, rng.permutation(base)),
+        ("D", "Same", 2): (users, rng.permutation(base)),
+    }
+    comparisons = compare_to_first(ranks, ["D"], ["R", "Better", "Same"], [1, 2], "ndcg@10")
+    test, holm_p, significant = comparisons["D", "Better"]
+    assert test == paired_test([(users, better)], [(users, base)], "ndcg@10")
+    assert significant and holm_p == pytest.approx(min(1.0, 2 * test.permutation_pvalue))
+    assert not comparisons["D", "Same"][2]
+    assert ("D", "R") not in comparisons

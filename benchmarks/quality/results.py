@@ -12,7 +12,8 @@ Each run trains with early stopping on the validation metric and reports the tes
 the best epoch (with ``group_metrics: True`` in the config, the tail/head groups too).
 
 Writes ``OUT.csv`` (one row per run, appended as runs finish: an interrupted table resumes where
-it stopped, the runs in flight from their last epoch, kept in ``OUT.runs/``), ``OUT.md`` (mean
+it stopped, the runs in flight from their last epoch, kept in ``OUT.runs/``), ``OUT.ranks.jsonl``
+(each run's test users and target ranks, for the paired comparison with the first model), ``OUT.md`` (mean
 and standard deviation over seeds) and ``OUT.png`` (the first metric, mean and standard
 deviation). ``python -m recbole_alphafuse benchmark`` tunes the models on validation first; this
 table takes them at their defaults. ``--jobs N`` runs N trainings at once, each on cores / N
@@ -34,15 +35,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.report import write_report
 from recbole_alphafuse.benchmark.pools import worker_pool
-from recbole_alphafuse.benchmark.report import machine, mean_and_spread, plot_bars, protocol
+from recbole_alphafuse.benchmark.report import (
+    machine,
+    mean_and_spread,
+    paired_cell,
+    plot_bars,
+    protocol,
+)
 from recbole_alphafuse.benchmark.storage import (
     RUN_FIELDS,
+    append_ranks,
     append_run,
+    read_ranks,
     read_runs,
     run_checkpoint_dir,
     runs_folder,
 )
 from recbole_alphafuse.benchmark.training import train_and_test
+from recbole_alphafuse.evaluation import holm, paired_test
 
 
 def summarize(runs, datasets, models, metrics):
@@ -57,14 +67,39 @@ def summarize(runs, datasets, models, metrics):
     return summary
 
 
-def markdown(summary, datasets, models, metrics, protocols, command):
+def compare_to_first(test_ranks, datasets, models, seeds, metric):
+    """Each model against the first, user by user over the seeds both ran
+    (:func:`~recbole_alphafuse.evaluation.paired_test`), with Holm's correction over each
+    dataset's comparisons: {(dataset, model): (test, Holm p, significant)}."""
+    comparisons = {}
+    for dataset in datasets:
+        family = {}
+        for model in models[1:]:
+            pairs = [
+                (test_ranks.get((dataset, model, seed)), test_ranks.get((dataset, models[0], seed)))
+                for seed in seeds
+            ]
+            pairs = [pair for pair in pairs if None not in pair]
+            if pairs:
+                family[model] = paired_test([p[0] for p in pairs], [p[1] for p in pairs], metric)
+        family = {model: test for model, test in family.items() if test is not None}
+        adjusted, significant = holm([test.permutation_pvalue for test in family.values()])
+        for (model, test), p, s in zip(family.items(), adjusted, significant):
+            comparisons[dataset, model] = (test, p, s)
+    return comparisons
+
+
+def markdown(summary, datasets, models, metrics, protocols, command, comparisons=None):
     lines = [
         f"Command: `{command}`",
         f"Machine: {machine()}.",
         (
             "Test metrics at the best validation epoch (best_valid_score: that epoch's validation "
             "metric): mean ± standard deviation over seeds (n runs); the last column is the "
-            f"first metric relative to {models[0]}."
+            f"first metric relative to {models[0]}, with Δ, the paired difference user by user "
+            "(each user's value averaged over the seeds both ran) ± its standard error, and "
+            "two-sided p-values (scipy's paired t-test and permutation test; Holm: the latter "
+            "after Holm's correction over the dataset's comparisons; * significant at 0.05)."
         ),
     ]
     for dataset in datasets:
@@ -85,6 +120,7 @@ def markdown(summary, datasets, models, metrics, protocols, command):
             ratio = "-"
             if reference and reference[0] > 0 and metrics[0] in row:
                 ratio = f"{row[metrics[0]][0] / reference[0] - 1:+.1%}"
+            ratio += paired_cell((comparisons or {}).get((dataset, model)))
             lines.append(f"| {model} | {n} | " + " | ".join(cells) + f" | {ratio} |")
     return lines
 
@@ -109,7 +145,7 @@ def main():
     config_files = args.config_files or None
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    csv_path = out.with_suffix(".csv")
+    csv_path, ranks_path = out.with_suffix(".csv"), out.with_suffix(".ranks.jsonl")
 
     protocols = {dataset: protocol(dataset, config_files) for dataset in args.datasets}
     runs = read_runs(csv_path)
@@ -134,7 +170,12 @@ def main():
             )
             futures[future] = folder
         for future in as_completed(futures):
-            row, _ = future.result()
+            row, ranks = future.result()
+            if ranks["test"] is not None:
+                # Before the CSV row: a run whose row is written always has its ranks.
+                append_ranks(
+                    ranks_path, {**row, "stage": "default", "setting": "{}"}, ranks["test"]
+                )
             append_run(csv_path, row, RUN_FIELDS + [k for k in row if k not in RUN_FIELDS])
             shutil.rmtree(futures[future], ignore_errors=True)
             runs.append({key: str(value) for key, value in row.items()})
@@ -147,9 +188,19 @@ def main():
 
     chosen = [r for r in runs if int(r["seed"]) in args.seeds]
     summary = summarize(chosen, args.datasets, args.models, args.metrics)
+    test_ranks = {
+        (r["dataset"], r["model"], int(r["seed"])): (r["users"], r["ranks"])
+        for r in read_ranks(ranks_path)
+        if r.get("split", "test") == "test"
+    }
+    comparisons = compare_to_first(
+        test_ranks, args.datasets, args.models, args.seeds, args.metrics[0]
+    )
     write_report(
         out.with_suffix(".md"),
-        markdown(summary, args.datasets, args.models, args.metrics, protocols, command),
+        markdown(
+            summary, args.datasets, args.models, args.metrics, protocols, command, comparisons
+        ),
     )
     first = args.metrics[0]
     values = {key: row[first] for key, row in summary.items() if first in row}

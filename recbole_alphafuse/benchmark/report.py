@@ -110,7 +110,7 @@ def paired_tests(studies, dataset, models, reference, metric):
     return {key: (tests[key], p, s) for key, p, s in zip(tests, adjusted, significant)}
 
 
-def _paired(comparison):
+def paired_cell(comparison):
     """' (Δ mean ± standard error, p ...)' of one comparison of :func:`paired_tests`, marked
     with * where it is significant after Holm's correction; '' without ranks."""
     if comparison is None:
@@ -184,7 +184,7 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
                 cells.append(f"{value[0]:.4f} ± {value[1]:.4f} ({value[2]})" if value else "-")
             mine, base = tuned.get((dataset, model)), default.get((dataset, model))
             versus = f"{mine[0] / anchor[0] - 1:+.1%}" if mine and anchor and anchor[0] else "-"
-            versus += _paired(comparisons.get((model, "versus")))
+            versus += paired_cell(comparisons.get((model, "versus")))
             versus = "" if model == reference else versus
             kept = study.keeps_defaults()
             if kept:
@@ -193,13 +193,13 @@ def report(studies, datasets, models, seeds, metrics, reference, protocols, comm
                 gain = "none: the defaults were chosen"
             else:
                 gain = f"{mine[0] / base[0] - 1:+.1%}" if mine and base and base[0] else "-"
-                gain += _paired(comparisons.get((model, "gain")))
+                gain += paired_cell(comparisons.get((model, "gain")))
             validation = study.validation_gain()
             if validation is not None and not (study.tuned_are_defaults() and not kept):
                 gain += f"; valid Δ {validation[0]:+.4f} ± {validation[1]:.4f}"
             base_cell = f"{base[0]:.4f} ± {base[1]:.4f}" if base else "-"
             if base and model != reference:
-                base_cell += _paired(comparisons.get((model, "defaults")))
+                base_cell += paired_cell(comparisons.get((model, "defaults")))
             best = study.finished[number]["best_valid_score"] if number is not None else "-"
             # The search saw one seed: the other seeds' validation shows whether its pick holds.
             valid = [
