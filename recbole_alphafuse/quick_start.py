@@ -102,6 +102,7 @@ def run(
     port="5678",
     group_offset=0,
     test=True,
+    valid_ranks=False,
 ):
     """Train and test one model on one dataset, logging as RecBole's ``run_recbole`` does.
 
@@ -127,7 +128,8 @@ def run(
         (the last one evaluated; None without validation), ``test_seconds`` (the test
         evaluation, the best checkpoint's reload included), ``test_ranks`` (a sequential
         model's test users and 0-based target ranks, in evaluation order, as two arrays; None
-        otherwise), ``valid_ranks`` (the same for the validation of the best epoch),
+        otherwise), ``valid_ranks`` (with ``valid_ranks=True``, the same for the validation
+        of the best epoch; else None),
         ``resumed_epoch`` (the first epoch this call trained, when resumed; else
         None) and ``seconds_before_resume`` (the training time before the interruption; 0.0);
         with several processes, that of rank 0 (None on a machine without rank 0).
@@ -138,7 +140,7 @@ def run(
             "nproc >= 1 processes here and world_size >= group_offset + nproc in all."
         )
     if nproc == 1 and world_size <= 0:
-        return _run_process(model, dataset, config_file_list, config_dict, saved, test)
+        return _run_process(model, dataset, config_file_list, config_dict, saved, test, valid_ranks)
     config_dict = dict(config_dict or {})
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
@@ -157,7 +159,7 @@ def run(
     queue = torch.multiprocessing.get_context("spawn").SimpleQueue()
     torch.multiprocessing.spawn(
         _run_rank,
-        args=(model, dataset, config_file_list, config_dict, saved, test, queue),
+        args=(model, dataset, config_file_list, config_dict, saved, test, valid_ranks, queue),
         nprocs=nproc,
         join=True,
     )
@@ -167,12 +169,18 @@ def run(
     return result
 
 
-def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, test, queue):
+def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, test, valid_ranks, queue):
     """One process of a distributed :func:`run`; rank 0 sends the result (or the input error,
     which every rank meets alike) back."""
     try:
         result = _run_process(
-            model, dataset, config_file_list, {**config_dict, "local_rank": rank}, saved, test
+            model,
+            dataset,
+            config_file_list,
+            {**config_dict, "local_rank": rank},
+            saved,
+            test,
+            valid_ranks,
         )
     except AlphaFuseError as error:
         result = error
@@ -237,7 +245,9 @@ def check_resume_file(path, trust):
     load_checkpoint(path, trust=trust)
 
 
-def _run_process(model, dataset, config_file_list, config_dict, saved, test=True):
+def _run_process(
+    model, dataset, config_file_list, config_dict, saved, test=True, valid_ranks=False
+):
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
     )
@@ -256,9 +266,9 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     clock = trainer.epoch_clock = BestEpochClock(config["valid_metric_bigger"], trainer)
-    # Each validation keeps its users' target ranks, so that the best epoch's can be compared
-    # user by user with another model's (the benchmark's selection).
-    trainer.record_ranks = True
+    # With valid_ranks each validation keeps its users' target ranks, so that the best epoch's
+    # can be compared user by user with another run's (the benchmark's selection).
+    trainer.record_ranks = valid_ranks
     if config["resume_from"]:
         trainer.resume_checkpoint(config["resume_from"])
     best_valid_score, best_valid_result = trainer.fit(
@@ -271,6 +281,7 @@ def _run_process(model, dataset, config_file_list, config_dict, saved, test=True
     test_result = test_seconds = test_ranks = None
     if test:
         test_start = time.perf_counter()
+        trainer.record_ranks = True
         test_result = trainer.evaluate(
             test_data, load_best_model=saved, show_progress=config["show_progress"]
         )

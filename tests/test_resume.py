@@ -106,12 +106,14 @@ def test_recbole_best_checkpoint_resumes_on_recent_torch(slice_root, workdir):
 def test_run_resumes_from_the_last_checkpoint_to_the_same_metrics(model, slice_root, workdir):
     settings = {**FAST_CONFIG, "data_path": str(slice_root), "epochs": 2, "stopping_step": 10}
     settings.update(save_last_checkpoint=True, null_thres=None)
-    whole = run(model=model, dataset=SLICE, config_dict=settings)
+    whole = run(model=model, dataset=SLICE, config_dict=settings, valid_ranks=True)
     assert whole["last_epoch"] == 1 and whole["best_epoch"] in (0, 1)
     # The -last file now holds the state after epoch 0, as if the run had died during epoch 1.
     last = last_checkpoint_file(whole["model_file"])
     assert load_checkpoint(last)["epoch"] == 0
-    resumed = run(model=model, dataset=SLICE, config_dict={**settings, "resume_from": last})
+    resumed = run(
+        model=model, dataset=SLICE, config_dict={**settings, "resume_from": last}, valid_ranks=True
+    )
     assert dict(resumed["test_result"]) == dict(whole["test_result"])
     assert resumed["best_valid_score"] == whole["best_valid_score"]
     # The best epoch is counted over the whole run, not from the resume on.

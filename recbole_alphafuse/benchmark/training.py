@@ -57,6 +57,7 @@ def train_and_test(
             },
             saved=test or checkpoint_dir is not None,
             test=test,
+            valid_ranks=True,
         )
     row = {
         "dataset": dataset,
