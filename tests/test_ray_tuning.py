@@ -124,6 +124,8 @@ def test_the_benchmark_trains_the_same_in_ray_tasks_as_in_local_processes(slice_
                 *("--config_files", str(fast_config_file(workdir, slice_root))),
                 *("--spaces", str(spaces), "--metrics", "ndcg@10", "--threads", "1"),
                 *("--tool", tool, "--out", str(workdir / tool)),
+                # The trial's setting is tested whatever its margin over the defaults.
+                *("--margin", "-1"),
             ],
             cwd=workdir,
             env={**os.environ, "PYTHONPATH": str(REPO)},  # this checkout, installed or not
