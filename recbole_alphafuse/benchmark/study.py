@@ -135,7 +135,7 @@ class Study:
         within ``margin`` standard errors (or a loss), False where it is beyond, None while that
         cannot be known yet (the defaults still running) or without a margin. Without
         validation ranks to pair the margin cannot apply, and the chosen setting is taken."""
-        number, setting = self.chosen()
+        setting = self.chosen()[1]
         if self.margin is None or setting is None or setting == self.start:
             return None
         defaults_done = self.runs("default", failed=True)
