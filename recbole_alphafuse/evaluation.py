@@ -123,9 +123,10 @@ def paired_difference(runs, reference_runs, metric):
     """(mean, standard error, n) over users of ``metric``'s difference between two models
     evaluated on the same users (see :func:`paired_user_values`); None where that is."""
     values = paired_user_values(runs, reference_runs, metric)
-    if values is None:
-        return None
-    differences = values[0] - values[1]
+    return None if values is None else _mean_and_error(values[0] - values[1])
+
+
+def _mean_and_error(differences):
     n = len(differences)
     return float(differences.mean()), float(stats.sem(differences)) if n > 1 else 0.0, n
 
@@ -142,8 +143,9 @@ def paired_test(runs, reference_runs, metric, resamples=1999, seed=0):
     if values is None:
         return None
     mine, reference = values
-    mean, stderr, n = paired_difference(runs, reference_runs, metric)
-    if n < 2 or not np.any(mine != reference):
+    differences = mine - reference
+    mean, stderr, n = _mean_and_error(differences)
+    if n < 2 or not differences.any():
         return PairedTest(mean, stderr, n, 1.0, 1.0)
     permutation = stats.permutation_test(
         (mine, reference),
@@ -154,7 +156,6 @@ def paired_test(runs, reference_runs, metric, resamples=1999, seed=0):
         batch=max(1, 2**22 // n),  # a few million values in memory at a time
         rng=np.random.default_rng(seed),
     )
-    differences = mine - reference
     if np.allclose(differences, differences[0]):
         t_pvalue = 0.0  # every user moved by the same amount: no spread, an infinite t
     else:
@@ -172,6 +173,14 @@ def holm(pvalues, alpha=0.05):
         return [], []
     significant, adjusted, _, _ = multipletests(pvalues, alpha=alpha, method="holm")
     return [float(p) for p in adjusted], [bool(s) for s in significant]
+
+
+def holm_family(tests, alpha=0.05):
+    """A family of :class:`PairedTest` by key (None where no test could be made) ->
+    {key: (test, Holm-corrected permutation p-value, significant at ``alpha``)}."""
+    tests = {key: test for key, test in tests.items() if test is not None}
+    adjusted, significant = holm([test.permutation_pvalue for test in tests.values()], alpha)
+    return {key: (tests[key], p, s) for key, p, s in zip(tests, adjusted, significant)}
 
 
 def tail_items(item_popularity, ratio=0.8, threshold=None):

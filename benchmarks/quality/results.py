@@ -52,7 +52,7 @@ from recbole_alphafuse.benchmark.storage import (
     runs_folder,
 )
 from recbole_alphafuse.benchmark.training import train_and_test
-from recbole_alphafuse.evaluation import holm, paired_test
+from recbole_alphafuse.evaluation import holm_family, paired_test
 
 
 def summarize(runs, datasets, models, metrics):
@@ -82,10 +82,8 @@ def compare_to_first(test_ranks, datasets, models, seeds, metric):
             pairs = [pair for pair in pairs if None not in pair]
             if pairs:
                 family[model] = paired_test([p[0] for p in pairs], [p[1] for p in pairs], metric)
-        family = {model: test for model, test in family.items() if test is not None}
-        adjusted, significant = holm([test.permutation_pvalue for test in family.values()])
-        for (model, test), p, s in zip(family.items(), adjusted, significant):
-            comparisons[dataset, model] = (test, p, s)
+        for model, comparison in holm_family(family).items():
+            comparisons[dataset, model] = comparison
     return comparisons
 
 

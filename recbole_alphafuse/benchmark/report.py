@@ -7,7 +7,7 @@ import statistics
 import torch
 
 from recbole_alphafuse.config import Config
-from recbole_alphafuse.evaluation import holm, paired_test
+from recbole_alphafuse.evaluation import holm_family, paired_test
 from recbole_alphafuse.search_space import setting_text
 
 
@@ -100,14 +100,13 @@ def paired_tests(studies, dataset, models, reference, metric):
             pairs[model, "defaults"] = (defaults, anchor.ranks_of("default"))
         if not study.tuned_are_defaults():
             pairs[model, "gain"] = (tuned, defaults)
-    tests = {
-        key: paired_test(runs, reference_runs, metric)
-        for key, (runs, reference_runs) in pairs.items()
-        if runs and reference_runs
-    }
-    tests = {key: test for key, test in tests.items() if test is not None}
-    adjusted, significant = holm([test.permutation_pvalue for test in tests.values()])
-    return {key: (tests[key], p, s) for key, p, s in zip(tests, adjusted, significant)}
+    return holm_family(
+        {
+            key: paired_test(runs, reference_runs, metric)
+            for key, (runs, reference_runs) in pairs.items()
+            if runs and reference_runs
+        }
+    )
 
 
 def paired_cell(comparison):
