@@ -1,5 +1,5 @@
-"""Full ranking in blocks: the same top-k as ranking every item at once, on small tensors, then
-the same metrics as RecBole's evaluator on the slice."""
+"""Full ranking in blocks: the same top-k and the same ranks as ranking every item at once, on
+small tensors, then the same metrics as RecBole's evaluator on the slice."""
 
 import pytest
 import torch
@@ -53,6 +53,54 @@ def test_blocked_ranking_never_scores_more_than_a_block(case):
     assert scored == [5, 5, 5, 5, 3]
 
 
+@pytest.fixture
+def tied_case():
+    """Integer vectors: every score is exact whatever the order of summation, and many tie."""
+    generator = torch.Generator().manual_seed(1)
+    query = torch.randint(-2, 3, (6, 3), generator=generator).float()
+    table = Table(torch.randint(-2, 3, (23, 3), generator=generator).float())
+    history = torch.tensor([0, 0, 1, 2, 2, 2, 5]), torch.tensor([3, 22, 7, 1, 11, 12, 9])
+    # Several positives per row, one row with none.
+    positives = torch.tensor([0, 0, 1, 1, 1, 3, 4, 4, 5]), torch.tensor([5, 4, 2, 6, 9, 8, 2, 6, 1])
+    return query, table, history, positives
+
+
+@pytest.mark.parametrize("block_size", [1, 4, 7, 23])
+def test_blocked_ranking_counts_the_items_above_and_level_with_each_positive(
+    tied_case, block_size
+):
+    query, table, history, (rows, items) = tied_case
+    scores = query @ table.weight.T
+    scores[:, 0] = float("-inf")
+    scores[history] = float("-inf")
+    own = scores[rows, items].unsqueeze(1)
+    others = scores[rows].clone()
+    others[torch.arange(len(rows)), items] = float("-inf")
+    top = blocked_top_items(query, table, 23, 5, history, block_size, (rows, items))
+    assert torch.equal(top.positives_above, (others > own).sum(1))
+    assert torch.equal(top.positives_level, (others == own).sum(1))
+    assert (top.positives_level > 0).any()  # the case has ties
+    assert torch.equal(top.ranked, torch.isfinite(scores).sum(1))
+    assert top.ranked.tolist() == [20, 21, 19, 22, 22, 21]
+
+
+def test_the_collector_gives_recboles_mean_ranks_from_the_top_items(tied_case):
+    query, table, history, positives = tied_case
+    config = {"metrics": ["GAUC"], "topk": [5], "eval_args": {"mode": "full"}, "device": "cpu"}
+    config["metric_decimal_place"] = 4
+    scores = query @ table.weight.T
+    scores[:, 0] = float("-inf")
+    scores[history] = float("-inf")
+    structs = []
+    for collector, batch_scores in (
+        (Collector(config), scores),
+        (TopItemsCollector(config), blocked_top_items(query, table, 23, 5, history, 4, positives)),
+    ):
+        collector.eval_batch_collect(batch_scores, None, *positives)
+        structs.append(collector.get_data_struct())
+    assert torch.equal(structs[0].get("rec.meanrank"), structs[1].get("rec.meanrank"))
+
+
 def test_the_collector_fills_recboles_topk_from_the_top_items(case):
     query, table, history = case
     config = {"metrics": ["Recall", "MRR", "NDCG", "Hit", "Precision", "ItemCoverage"]}
@@ -85,7 +133,7 @@ def test_models_ranked_all_at_once_rank_fewer_users_on_large_catalogues():
 
 # RecBole 1.2.1's ItemCoverage and AveragePopularity fail in its own Collector (it calls .cpu() on
 # the item count it stores); the top items they read are compared above.
-METRICS = ["Recall", "MRR", "NDCG", "Hit", "Precision", "MAP"]
+METRICS = ["Recall", "MRR", "NDCG", "Hit", "Precision", "MAP", "GAUC"]
 
 
 @pytest.mark.parametrize("name", ["AlphaFuseSASRec", "IDSASRec", "AlphaFuseGRU4Rec"])
@@ -108,5 +156,6 @@ def test_blocked_evaluation_gives_recboles_metrics_to_the_last_digit(slice_root,
         results[block_size] = trainer.evaluate(valid_data, load_best_model=False)
     reference = results.pop(None)
     assert reference["ndcg@10"] > 0 and "tail_item/ndcg@10" in reference
+    assert 0.5 < reference["gauc"] < 1
     for result in results.values():
         assert result == reference
