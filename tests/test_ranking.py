@@ -66,9 +66,7 @@ def tied_case():
 
 
 @pytest.mark.parametrize("block_size", [1, 4, 7, 23])
-def test_blocked_ranking_counts_the_items_above_and_level_with_each_positive(
-    tied_case, block_size
-):
+def test_blocked_ranking_counts_the_items_above_and_level_with_each_positive(tied_case, block_size):
     query, table, history, (rows, items) = tied_case
     scores = query @ table.weight.T
     scores[:, 0] = float("-inf")
