@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from conftest import Table
 
 from recbole_alphafuse import AlphaFuseError
+from recbole_alphafuse.model import loss as loss_module
 from recbole_alphafuse.model.loss import (
     ItemSoftmax,
     NextItemLoss,
@@ -84,6 +85,33 @@ def test_chunked_ce_has_the_loss_and_gradients_of_the_materialised_ce(case, chun
     # The item rows' gradients; [PAD] gets none (a strategy's table never trains it).
     assert torch.allclose(chunked[2][1:], full[2][1:], atol=1e-6)
     assert not chunked[2][0].any()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("cosine, temperature", [(False, 1.0), (True, 0.07)])
+def test_full_softmax_has_the_loss_and_gradients_of_the_logit_matrix(
+    monkeypatch, fused, cosine, temperature
+):
+    torch.manual_seed(0)
+    seq, pos, table = torch.randn(9, 8), torch.randint(1, 10, (9,)), Table(torch.randn(10, 8))
+    if fused:
+        # Chunks of 3 targets: 9 targets in three chunks.
+        monkeypatch.setattr(loss_module, "FUSED_CE_LOGITS", 30)
+        assert hasattr(F, "linear_cross_entropy")  # torch >= 2.13
+    else:  # the older torch's path
+        monkeypatch.delattr(F, "linear_cross_entropy", raising=False)
+
+    def by_hand(queries, items):
+        rows = F.normalize(items.weight, dim=-1) if cosine else items.weight
+        queries = F.normalize(queries, dim=-1) if cosine else queries
+        return F.cross_entropy(queries @ rows.T / temperature, pos)
+
+    softmax = ItemSoftmax(10, cosine=cosine, temperature=temperature)
+    expected = loss_and_gradients(by_hand, seq, table)
+    for value, reference in zip(
+        loss_and_gradients(lambda q, t: softmax(q, pos, t), seq, table), expected
+    ):
+        assert torch.allclose(value, reference, atol=1e-5)
 
 
 def test_chunked_ce_never_builds_more_than_a_chunk_of_logits():
