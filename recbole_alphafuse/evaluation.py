@@ -232,6 +232,12 @@ class GroupReference:
         self.tail_user_threshold = config["tail_user_threshold"]
         self.seq_len_field = config["ITEM_LIST_LENGTH_FIELD"]
 
+    def groups(self, interaction, positive_i):
+        """Whether each example of an evaluation batch (one target each) has a tail target item,
+        and whether it is a tail user's: two boolean tensors."""
+        history = interaction[self.seq_len_field].cpu()
+        return self.tail_item[positive_i.cpu()], history <= self.tail_user_threshold
+
 
 class GroupCollector:
     """Collects each evaluated example's user and target rank, and with a ``reference`` its
@@ -256,9 +262,9 @@ class GroupCollector:
             top = top_items(scores, max(self.topk)).cpu()
             for row, k in enumerate(self.topk):
                 self.recommended[row, top[:, :k].flatten()] = True
-            self.tail_item.append(self.reference.tail_item[targets.cpu()])
-            history = interaction[self.reference.seq_len_field].cpu()
-            self.tail_user.append(history <= self.reference.tail_user_threshold)
+            tail_item, tail_user = self.reference.groups(interaction, positive_i)
+            self.tail_item.append(tail_item)
+            self.tail_user.append(tail_user)
 
     def examples(self):
         """(users, 0-based target ranks) of every evaluated example; None if none was ranked

@@ -8,6 +8,7 @@ from test_end_to_end import fast_config_file, run_script
 
 from benchmarks.quality.results import compare_to_first
 from recbole_alphafuse.benchmark.storage import append_run, read_ranks, read_runs
+from recbole_alphafuse.benchmark.training import groups_of_test_examples
 from recbole_alphafuse.evaluation import metric_values, paired_test
 
 
@@ -45,9 +46,12 @@ def test_a_header_without_rows_is_kept(tmp_path):
 
 
 def test_the_results_script_trains_each_model_and_seed_once_and_tabulates_them(slice_root, workdir):
+    grouped = workdir / "grouped.yaml"
+    grouped.write_text("group_metrics: True\n")
+    config_files = [str(fast_config_file(workdir, slice_root)), str(grouped)]
     args = [
         *("--datasets", SLICE, "--models", "IDSASRec", "--seeds", "7", "--jobs", "1"),
-        *("--config_files", str(fast_config_file(workdir, slice_root))),
+        *("--config_files", *config_files),
         *("--metrics", "ndcg@10", "hit@10", "--out", str(workdir / "table")),
     ]
     result = run_script("benchmarks/quality/results.py", args, workdir)
@@ -63,6 +67,11 @@ def test_the_results_script_trains_each_model_and_seed_once_and_tabulates_them(s
     assert (record["model"], record["seed"], record["split"]) == ("IDSASRec", 7, "test")
     ndcg = metric_values(record["ranks"], "ndcg@10").mean()
     assert ndcg == pytest.approx(float(runs[0]["ndcg@10"]), abs=1e-4)
+    # The test examples' groups, found again from the dataset: the same users in the same
+    # order, and tail items in the share the run measured.
+    groups = groups_of_test_examples(SLICE, "IDSASRec", config_files)
+    assert np.array_equal(groups["users"], record["users"])
+    assert groups["tail_item"].mean() == pytest.approx(float(runs[0]["tail_item/share"]), abs=1e-4)
     # Run again: the CSV already holds that run, nothing is trained.
     result = run_script("benchmarks/quality/results.py", args, workdir)
     assert "0 runs to do (1 already in" in result.stdout
@@ -87,3 +96,27 @@ def test_each_model_is_compared_with_the_first_on_the_seeds_both_ran_with_holms_
     assert significant and holm_p == pytest.approx(min(1.0, 2 * test.permutation_pvalue))
     assert not comparisons["D", "Same"][2]
     assert ("D", "R") not in comparisons
+
+
+def test_a_group_metric_compares_the_models_on_the_groups_examples_only():
+    rng = np.random.default_rng(4)
+    users = np.arange(400)
+    tail = rng.random(400) < 0.3
+    groups = {"D": {"users": users, "tail_item": tail, "tail_user": np.ones(400, dtype=bool)}}
+    base = rng.integers(0, 30, 400)
+    tail_better = np.where(tail, 0, base)  # better on every tail item, the same on the others
+    ranks = {
+        ("D", "R", 1): (users, base),
+        ("D", "TailBetter", 1): (users, tail_better),
+        ("D", "OtherUsers", 1): (users[::-1], base),  # ranked other examples: not compared
+    }
+    models = ["R", "TailBetter", "OtherUsers"]
+    tail_test = compare_to_first(ranks, ["D"], models, [1], "tail_item/ndcg@10", groups)
+    head_test = compare_to_first(ranks, ["D"], models, [1], "head_item/ndcg@10", groups)
+    expected = paired_test(
+        [(users[tail], tail_better[tail])], [(users[tail], base[tail])], "ndcg@10"
+    )
+    assert tail_test["D", "TailBetter"][0] == expected and tail_test["D", "TailBetter"][2]
+    head = head_test["D", "TailBetter"][0]
+    assert head.mean == 0 and head.n == (~tail).sum()
+    assert ("D", "OtherUsers") not in tail_test

@@ -31,6 +31,8 @@ import sys
 from concurrent.futures import as_completed
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.report import write_report
@@ -51,7 +53,7 @@ from recbole_alphafuse.benchmark.storage import (
     run_checkpoint_dir,
     runs_folder,
 )
-from recbole_alphafuse.benchmark.training import train_and_test
+from recbole_alphafuse.benchmark.training import groups_of_test_examples, train_and_test
 from recbole_alphafuse.evaluation import holm_family, paired_test
 
 
@@ -67,10 +69,25 @@ def summarize(runs, datasets, models, metrics):
     return summary
 
 
-def compare_to_first(test_ranks, datasets, models, seeds, metric):
+def within_group(run, groups, group):
+    """A run's (users, ranks) restricted to the test examples of ``group`` (``tail_item``,
+    ``head_item``, ``tail_user``, ``head_user``); None unless the run ranked exactly the
+    examples ``groups`` describes (:func:`~recbole_alphafuse.benchmark.training.groups_of_test_examples`)."""
+    users, ranks = (np.asarray(part) for part in run)
+    if not np.array_equal(users, groups["users"]):
+        return None
+    kind = group.split("_")[1]
+    members = groups[f"tail_{kind}"] if group.startswith("tail") else ~groups[f"tail_{kind}"]
+    return users[members], ranks[members]
+
+
+def compare_to_first(test_ranks, datasets, models, seeds, metric, groups=None):
     """Each model against the first, user by user over the seeds both ran
     (:func:`~recbole_alphafuse.evaluation.paired_test`), with Holm's correction over each
-    dataset's comparisons: {(dataset, model): (test, Holm p, significant)}."""
+    dataset's comparisons: {(dataset, model): (test, Holm p, significant)}. A ``metric`` of a
+    group (``tail_item/ndcg@10``) compares within the group, ``groups`` giving each dataset's
+    (:func:`within_group`)."""
+    group, _, name = metric.rpartition("/")
     comparisons = {}
     for dataset in datasets:
         family = {}
@@ -79,12 +96,39 @@ def compare_to_first(test_ranks, datasets, models, seeds, metric):
                 (test_ranks.get((dataset, model, seed)), test_ranks.get((dataset, models[0], seed)))
                 for seed in seeds
             ]
+            if group:
+                pairs = [
+                    tuple(within_group(run, groups[dataset], group) for run in pair)
+                    for pair in pairs
+                    if None not in pair
+                ]
             pairs = [pair for pair in pairs if None not in pair]
             if pairs:
-                family[model] = paired_test([p[0] for p in pairs], [p[1] for p in pairs], metric)
+                family[model] = paired_test([p[0] for p in pairs], [p[1] for p in pairs], name)
         for model, comparison in holm_family(family).items():
             comparisons[dataset, model] = comparison
     return comparisons
+
+
+def paired_tables(comparisons, datasets, models, metrics):
+    """Markdown: per dataset, each model's paired difference from the first on each metric
+    (``comparisons``: {metric: :func:`compare_to_first`})."""
+    lines = []
+    for dataset in datasets:
+        lines += [
+            "",
+            f"#### {dataset}: paired Δ against {models[0]}, user by user (Holm over each column)",
+            "",
+            "| model | " + " | ".join(metrics) + " |",
+            "|---|" + "---|" * len(metrics),
+        ]
+        for model in models[1:]:
+            cells = [
+                paired_cell(comparisons[metric].get((dataset, model))).strip(" ()") or "-"
+                for metric in metrics
+            ]
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def markdown(summary, datasets, models, metrics, protocols, command, comparisons=None):
@@ -133,6 +177,13 @@ def main():
         "--metrics",
         nargs="+",
         default=["ndcg@10", "hit@10", "mrr@10", "tail_item/ndcg@10", "head_item/ndcg@10"],
+    )
+    parser.add_argument(
+        "--paired",
+        nargs="*",
+        default=[],
+        help="more metrics to compare with the first model user by user, each in its own "
+        "table column; a group's (tail_item/ndcg@10) within the group's test examples",
     )
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="per run (default cores / jobs)")
@@ -194,12 +245,24 @@ def main():
     comparisons = compare_to_first(
         test_ranks, args.datasets, args.models, args.seeds, args.metrics[0]
     )
-    write_report(
-        out.with_suffix(".md"),
-        markdown(
-            summary, args.datasets, args.models, args.metrics, protocols, command, comparisons
-        ),
+    lines = markdown(
+        summary, args.datasets, args.models, args.metrics, protocols, command, comparisons
     )
+    if args.paired:
+        groups = None
+        if any("/" in metric for metric in args.paired):
+            groups = {
+                dataset: groups_of_test_examples(dataset, args.models[0], config_files)
+                for dataset in args.datasets
+            }
+        paired = {
+            metric: compare_to_first(
+                test_ranks, args.datasets, args.models, args.seeds, metric, groups
+            )
+            for metric in args.paired
+        }
+        lines += paired_tables(paired, args.datasets, args.models, args.paired)
+    write_report(out.with_suffix(".md"), lines)
     first = args.metrics[0]
     values = {key: row[first] for key, row in summary.items() if first in row}
     plot_bars(args.datasets, args.models, {first: values}, first, out.with_suffix(".png"))

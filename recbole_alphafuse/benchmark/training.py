@@ -7,6 +7,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 
@@ -73,3 +74,40 @@ def train_and_test(
         **(result["test_result"] or {}),
     }
     return row, {"test": result["test_ranks"], "valid": result["valid_ranks"]}
+
+
+def groups_of_test_examples(dataset, model, config_files):
+    """The long-tail groups of ``dataset``'s test examples as ``model`` (``Name:key=value,...``)
+    is tested on them: {"users", "tail_item", "tail_user"}, arrays in the order in which a run
+    records its test ranks, for comparisons within a group of runs made before."""
+    from recbole.data import data_preparation
+    from recbole.utils import init_seed
+
+    from recbole_alphafuse.config import Config
+    from recbole_alphafuse.data.windows import windowed_train_data
+    from recbole_alphafuse.evaluation import GroupReference
+    from recbole_alphafuse.quick_start import bound_users_per_ranking_batch, create_dataset
+
+    name, overrides = parse_model(model)
+    config = Config(
+        model=name, dataset=dataset, config_file_list=config_files, config_dict=overrides
+    )
+    init_seed(config["seed"], config["reproducibility"])
+    data = create_dataset(config)
+    bound_users_per_ranking_batch(config, data.item_num)
+    train_data, _, test_data = data_preparation(config, data)
+    if config["train_positions"] == "all":
+        train_data = windowed_train_data(config, train_data)
+    # As the trainer defines them (GroupMetricsMixin.fit).
+    reference = GroupReference(config, train_data.dataset)
+    users, tail_item, tail_user = [], [], []
+    for interaction, _, _, positive_i in test_data:
+        users.append(interaction[config["USER_ID_FIELD"]].numpy())
+        item_flags, user_flags = reference.groups(interaction, positive_i)
+        tail_item.append(item_flags.numpy())
+        tail_user.append(user_flags.numpy())
+    return {
+        "users": np.concatenate(users),
+        "tail_item": np.concatenate(tail_item),
+        "tail_user": np.concatenate(tail_user),
+    }
