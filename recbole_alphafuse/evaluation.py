@@ -28,6 +28,7 @@ compared user by user (:func:`paired_difference`): what makes a user easy or har
 cancels out of the difference, so its standard error is usually well below either model's own.
 """
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -161,6 +162,22 @@ def paired_test(runs, reference_runs, metric, resamples=1999, seed=0):
     else:
         t_pvalue = float(stats.ttest_rel(mine, reference).pvalue)
     return PairedTest(mean, stderr, n, t_pvalue, float(permutation.pvalue))
+
+
+def users_to_detect(test, alpha=0.05, power=0.8):
+    """How many test users a paired difference of ``test``'s size and spread needs to be found
+    at ``alpha`` (two-sided, before any correction) with probability ``power``: statsmodels'
+    power of the paired t-test, from the measured mean and standard error. None without a
+    difference."""
+    from statsmodels.stats.power import TTestPower
+
+    spread = test.stderr * math.sqrt(test.n)
+    if test.mean == 0 or spread == 0:
+        return None
+    users = TTestPower().solve_power(
+        effect_size=abs(test.mean) / spread, alpha=alpha, power=power, alternative="two-sided"
+    )
+    return math.ceil(users)
 
 
 def holm(pvalues, alpha=0.05):

@@ -15,6 +15,7 @@ from recbole_alphafuse import AlphaFuseError
 from recbole_alphafuse.evaluation import (
     GroupCollector,
     GroupReference,
+    PairedTest,
     holm,
     metric_values,
     paired_difference,
@@ -23,6 +24,7 @@ from recbole_alphafuse.evaluation import (
     standard_errors,
     tail_items,
     target_ranks,
+    users_to_detect,
 )
 from recbole_alphafuse.ranking import TopItems
 from recbole_alphafuse.registry import get_trainer
@@ -243,3 +245,14 @@ def test_tail_items_by_their_interactions_in_the_whole_dataset_as_llm_esr_counts
     config["tail_item_popularity"] = "views"
     with pytest.raises(AlphaFuseError, match="training_targets or interactions"):
         GroupReference(config, train.dataset)
+
+
+def test_users_to_detect_a_difference_follow_its_standard_error():
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    # A difference of z standard errors is found 80% of the time with the users it was seen on.
+    seen = PairedTest(z * 0.001, 0.001, 3000, 0.01, 0.01)
+    assert users_to_detect(seen) == pytest.approx(3000, rel=0.005)
+    # Half the difference needs four times the users; a larger spread, more.
+    assert users_to_detect(seen._replace(mean=z * 0.0005)) == pytest.approx(12000, rel=0.005)
+    assert users_to_detect(seen._replace(stderr=0.002)) > 11000
+    assert users_to_detect(seen._replace(mean=0.0)) is None
