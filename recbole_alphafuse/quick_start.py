@@ -77,14 +77,21 @@ def bound_users_per_ranking_batch(config, n_items):
         config["eval_batch_size"] = users
 
 
-def _build(config):
-    """Dataset, dataloaders and model for ``config``; the model is built from the training data."""
+def build_data(config):
+    """The dataset and its dataloaders for ``config``, as a run trains and evaluates on them:
+    (dataset, train, valid, test), the training data in windows where ``train_positions: all``."""
     check_train_positions(config, config.model_class)
     dataset = create_dataset(config)
     bound_users_per_ranking_batch(config, dataset.item_num)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     if config["train_positions"] == "all":
         train_data = windowed_train_data(config, train_data)
+    return dataset, train_data, valid_data, test_data
+
+
+def _build(config):
+    """Dataset, dataloaders and model for ``config``; the model is built from the training data."""
+    dataset, train_data, valid_data, test_data = build_data(config)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = config.model_class(config, train_data._dataset).to(config["device"])
     return dataset, model, train_data, valid_data, test_data

@@ -144,13 +144,11 @@ def loss_settings(loss, chunk_size):
 
 def measure(args, overrides):
     import torch
-    from recbole.data import data_preparation
     from recbole.utils import init_seed
 
     from recbole_alphafuse.benchmark.report import machine
     from recbole_alphafuse.config import Config
-    from recbole_alphafuse.data.windows import windowed_train_data
-    from recbole_alphafuse.quick_start import bound_users_per_ranking_batch, create_dataset
+    from recbole_alphafuse.quick_start import build_data
     from recbole_alphafuse.registry import get_trainer
 
     torch.set_num_threads(1)
@@ -164,11 +162,7 @@ def measure(args, overrides):
     start = time.perf_counter()
     config = Config(model=args.model, dataset=args.dataset, config_dict=settings)
     init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    bound_users_per_ranking_batch(config, dataset.item_num)
-    train_data, _, test_data = data_preparation(config, dataset)
-    if config["train_positions"] == "all":
-        train_data = windowed_train_data(config, train_data)
+    dataset, train_data, _, test_data = build_data(config)
     model = config.model_class(config, train_data._dataset)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     load_seconds = time.perf_counter() - start

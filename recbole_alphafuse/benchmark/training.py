@@ -80,24 +80,18 @@ def groups_of_test_examples(dataset, model, config_files):
     """The long-tail groups of ``dataset``'s test examples as ``model`` (``Name:key=value,...``)
     is tested on them: {"users", "tail_item", "tail_user"}, arrays in the order in which a run
     records its test ranks, for comparisons within a group of runs made before."""
-    from recbole.data import data_preparation
     from recbole.utils import init_seed
 
     from recbole_alphafuse.config import Config
-    from recbole_alphafuse.data.windows import windowed_train_data
     from recbole_alphafuse.evaluation import GroupReference
-    from recbole_alphafuse.quick_start import bound_users_per_ranking_batch, create_dataset
+    from recbole_alphafuse.quick_start import build_data
 
     name, overrides = parse_model(model)
     config = Config(
         model=name, dataset=dataset, config_file_list=config_files, config_dict=overrides
     )
     init_seed(config["seed"], config["reproducibility"])
-    data = create_dataset(config)
-    bound_users_per_ranking_batch(config, data.item_num)
-    train_data, _, test_data = data_preparation(config, data)
-    if config["train_positions"] == "all":
-        train_data = windowed_train_data(config, train_data)
+    _, train_data, _, test_data = build_data(config)
     # As the trainer defines them (GroupMetricsMixin.fit).
     reference = GroupReference(config, train_data.dataset)
     users, tail_item, tail_user = [], [], []
