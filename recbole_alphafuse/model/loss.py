@@ -102,7 +102,7 @@ class ItemSoftmax:
             queries = queries / self.temperature
         if self.cosine:
             table = F.normalize(table, dim=-1)
-        if not hasattr(F, "linear_cross_entropy"):
+        if not (hasattr(F, "linear_cross_entropy") and hasattr(nn, "LinearCrossEntropyOptions")):
             return F.cross_entropy(queries @ table.T, targets)
         options = nn.LinearCrossEntropyOptions(
             batch_chunk_size=max(1, FUSED_CE_LOGITS // len(table))
