@@ -1,5 +1,6 @@
 """Long-tail group metrics: RecBole's metric values per group of examples, from the same top-k."""
 
+from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -145,6 +146,7 @@ def test_coverage_is_the_share_of_real_items_in_some_users_top_k(blocked):
     reference = SimpleNamespace(
         tail_item=torch.zeros(6, dtype=torch.bool), seq_len_field="length", tail_user_threshold=5
     )
+    reference.groups = partial(GroupReference.groups, reference)
     config = {"metrics": ["NDCG"], "topk": [1, 2], "metric_decimal_place": 4, "USER_ID_FIELD": "u"}
     collector = GroupCollector(reference, config)
     # Top 1: items 1 and 3; top 2: items 1, 2 and 3, of the 5 real items.
