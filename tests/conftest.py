@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from recbole.data import data_preparation
+from recbole.utils import init_seed
 
 from recbole_alphafuse.config import Config
 from recbole_alphafuse.data.embed import embed_dataset
@@ -113,5 +114,8 @@ def build_model(slice_root, name, base_config=FAST_CONFIG, **overrides):
         dataset=SLICE,
         config_dict={**base_config, "data_path": str(slice_root), **overrides},
     )
+    init_seed(config["seed"], config["reproducibility"])
     train_data, valid_data, _ = data_preparation(config, create_dataset(config))
+    # As RecBole's own runs: the model's initial weights follow from the seed alone.
+    init_seed(config["seed"], config["reproducibility"])
     return config, config.model_class(config, train_data._dataset), train_data, valid_data
