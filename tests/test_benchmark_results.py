@@ -120,3 +120,12 @@ def test_a_group_metric_compares_the_models_on_the_groups_examples_only():
     head = head_test["D", "TailBetter"][0]
     assert head.mean == 0 and head.n == (~tail).sum()
     assert ("D", "OtherUsers") not in tail_test
+
+
+def test_an_unknown_paired_metric_is_refused_before_any_run(workdir):
+    args = ["--datasets", "any", "--models", "IDSASRec", "--out", str(workdir / "table")]
+    result = run_script(
+        "benchmarks/quality/results.py", [*args, "--paired", "tail/ndcg@10"], workdir
+    )
+    assert result.returncode == 2 and "--paired tail/ndcg@10: give a metric@k" in result.stderr
+    assert not (workdir / "table.csv").exists()

@@ -54,7 +54,13 @@ from recbole_alphafuse.benchmark.storage import (
     runs_folder,
 )
 from recbole_alphafuse.benchmark.training import groups_of_test_examples, train_and_test
-from recbole_alphafuse.evaluation import holm_family, paired_test, users_to_detect
+from recbole_alphafuse.evaluation import (
+    GROUPS,
+    SINGLE_TARGET_METRICS,
+    holm_family,
+    paired_test,
+    users_to_detect,
+)
 
 
 def summarize(runs, datasets, models, metrics):
@@ -198,6 +204,13 @@ def main():
     parser.add_argument("--threads", type=int, default=None, help="per run (default cores / jobs)")
     parser.add_argument("--out", required=True, help="path prefix of the .csv, .md and .png")
     args = parser.parse_args()
+    for metric in args.paired:
+        group, _, name = metric.rpartition("/")
+        if (group and group not in GROUPS) or name.partition("@")[0] not in SINGLE_TARGET_METRICS:
+            parser.error(
+                f"--paired {metric}: give a metric@k of {', '.join(SINGLE_TARGET_METRICS)}, "
+                f"alone or after a group ({', '.join(GROUPS)}), e.g. tail_item/ndcg@10."
+            )
     command = "python " + " ".join(sys.argv)
     sys.argv = sys.argv[:1]  # RecBole's Config would read the flags above as config keys
     config_files = args.config_files or None
