@@ -72,6 +72,10 @@ class Config(RecBoleConfig):
       (``additional_feat_suffix``, ``load_col``, ``alias_of_item_id``, ``preload_weight``) added;
     - sequential models trained with CE or InfoNCE get ``train_neg_sample_args: ~`` unless the user
       set it, as RecBole 1.2.1 refuses CE with the default negative sampling;
+    - the plugin's sequential models, which read no history but the items', get ``unused_col``
+      naming the other history lists RecBole's augmentation builds (``timestamp_list``,
+      ``rating_list``: one ``[rows x MAX_ITEM_LIST_LENGTH]`` tensor each), unless a setting
+      names ``unused_col``; RecBole then drops them before the split copies its rows;
     - ``encoder: reference`` trains ``train_positions: last`` unless the user set
       ``train_positions`` (its default, ``all``, needs ``encoder: recbole``);
     - a distributed process (``local_rank`` set, see :func:`recbole_alphafuse.quick_start.run`)
@@ -171,6 +175,26 @@ class Config(RecBoleConfig):
             final["MODEL_INPUT_TYPE"] = InputType.POINTWISE
         if uses_language_embeddings(self.model_class):
             self._add_itememb_loading()
+        self._drop_unread_history_lists()
+
+    def _drop_unread_history_lists(self):
+        # At 10^6 interactions a timestamp list is 0.4 GB in the augmented dataset and again in
+        # each copy the split makes of it. Only known columns (``load_col``) can be named:
+        # RecBole refuses an ``unused_col`` field that is not loaded.
+        final = self.final_config_dict
+        inter_columns = (final.get("load_col") or {}).get("inter")
+        if (
+            final["MODEL_TYPE"] != ModelType.SEQUENTIAL
+            or not self.model_class.__module__.startswith("recbole_alphafuse.")
+            or final.get("unused_col") is not None
+            or final.get("benchmark_filename") is not None
+            or not isinstance(inter_columns, list)
+        ):
+            return
+        read = {final["USER_ID_FIELD"], final["ITEM_ID_FIELD"]}
+        unread = [column + final["LIST_SUFFIX"] for column in inter_columns if column not in read]
+        if unread:
+            final["unused_col"] = {"inter": unread}
 
     def _add_itememb_loading(self):
         final = self.final_config_dict

@@ -139,3 +139,42 @@ def test_config_command_shows_each_setting_and_its_source(capsys, tmp_path):
     assert lines["train_batch_size"].endswith("# RecBole properties/overall.yaml")
     # CE makes the plugin drop RecBole's default negative sampling.
     assert lines["train_neg_sample_args"].endswith("overall.yaml, then adjusted")
+
+
+def test_history_lists_no_model_reads_are_dropped_before_the_split(slice_root):
+    from recbole.data import data_preparation
+
+    from recbole_alphafuse.quick_start import create_dataset
+
+    def training_rows(**settings):
+        config = Config(
+            model="IDSASRec",
+            dataset="ml-slice",
+            config_dict={
+                "data_path": str(slice_root),
+                "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+                "use_gpu": False,
+                **settings,
+            },
+        )
+        train_data, _, _ = data_preparation(config, create_dataset(config))
+        return config, train_data._dataset.inter_feat
+
+    config, lean = training_rows()
+    assert config["unused_col"] == {"inter": ["rating_list", "timestamp_list"]}
+    _, full = training_rows(unused_col={})
+    assert {"rating_list", "timestamp_list"} <= set(full.columns)
+    assert not {"rating_list", "timestamp_list"} & set(lean.columns)
+    for column in lean.columns:
+        assert torch.equal(lean[column], full[column])
+    assert len(lean) == len(full) > 0
+
+
+def test_recboles_models_and_benchmark_files_keep_recboles_history_lists():
+    assert Config(model="SASRec", dataset="ml-100k")["unused_col"] is None
+    split = Config(
+        model="IDSASRec",
+        dataset="ml-100k",
+        config_dict={"benchmark_filename": ["train", "valid", "test"]},
+    )
+    assert split["unused_col"] is None
