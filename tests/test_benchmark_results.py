@@ -76,6 +76,21 @@ def test_the_results_script_trains_each_model_and_seed_once_and_tabulates_them(s
     result = run_script("benchmarks/quality/results.py", args, workdir)
     assert "0 runs to do (1 already in" in result.stdout
     assert len(read_runs(workdir / "table.csv")) == 1
+    # Another table that takes that run from the first: tabulated, neither trained nor copied.
+    joined = [*args[: args.index("--out")], "--out", str(workdir / "joined")]
+    result = run_script(
+        "benchmarks/quality/results.py", [*joined, "--runs_from", str(workdir / "table")], workdir
+    )
+    assert "0 runs to do (1 already in" in result.stdout, result.stderr[-3000:]
+    assert (
+        f"| IDSASRec | 1 | {float(runs[0]['ndcg@10']):.4f} ± 0.0000 |"
+        in (workdir / "joined.md").read_text()
+    )
+    assert not (workdir / "joined.csv").exists()
+    result = run_script(
+        "benchmarks/quality/results.py", [*joined, "--runs_from", str(workdir / "none")], workdir
+    )
+    assert result.returncode == 2 and "--runs_from" in result.stderr
 
 
 def test_each_model_is_compared_with_the_first_on_the_seeds_both_ran_with_holms_correction():

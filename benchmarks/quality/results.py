@@ -203,6 +203,13 @@ def main():
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="per run (default cores / jobs)")
     parser.add_argument("--out", required=True, help="path prefix of the .csv, .md and .png")
+    parser.add_argument(
+        "--runs_from",
+        nargs="*",
+        default=[],
+        help="other tables' --out prefixes: their recorded runs and ranks join this table "
+        "(read only; a model and seed found there is not trained again)",
+    )
     args = parser.parse_args()
     for metric in args.paired:
         group, _, name = metric.rpartition("/")
@@ -210,6 +217,11 @@ def main():
             parser.error(
                 f"--paired {metric}: give a metric@k of {', '.join(SINGLE_TARGET_METRICS)}, "
                 f"alone or after a group ({', '.join(GROUPS)}), e.g. tail_item/ndcg@10."
+            )
+    for prefix in args.runs_from:
+        if not Path(prefix).with_suffix(".csv").is_file():
+            parser.error(
+                f"--runs_from {prefix}: no {Path(prefix).with_suffix('.csv')} (give a --out prefix)"
             )
     command = "python " + " ".join(sys.argv)
     sys.argv = sys.argv[:1]  # RecBole's Config would read the flags above as config keys
@@ -221,6 +233,13 @@ def main():
     protocols = {dataset: protocol(dataset, config_files) for dataset in args.datasets}
     runs = read_runs(csv_path)
     done = {(r["dataset"], r["model"], int(r["seed"])) for r in runs}
+    ranks_paths = [ranks_path]
+    for prefix in map(Path, args.runs_from):
+        for run in read_runs(prefix.with_suffix(".csv")):
+            if (key := (run["dataset"], run["model"], int(run["seed"]))) not in done:
+                done.add(key)
+                runs.append(run)
+        ranks_paths.append(prefix.with_suffix(".ranks.jsonl"))
     # Seed by seed, so that a cut-short table still compares the models on the same seeds.
     todo = [
         (dataset, model, seed)
@@ -230,7 +249,10 @@ def main():
         if (dataset, model, seed) not in done
     ]
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
-    print(f"{len(todo)} runs to do ({len(done)} already in {csv_path}), {args.jobs} at a time")
+    also = " and the --runs_from tables" if args.runs_from else ""
+    print(
+        f"{len(todo)} runs to do ({len(done)} already in {csv_path}{also}), {args.jobs} at a time"
+    )
     runs_dir = runs_folder(csv_path)
     with worker_pool(args.jobs, threads) as pool:
         futures = {}
@@ -261,7 +283,8 @@ def main():
     summary = summarize(chosen, args.datasets, args.models, args.metrics)
     test_ranks = {
         (r["dataset"], r["model"], int(r["seed"])): (r["users"], r["ranks"])
-        for r in read_ranks(ranks_path)
+        for path in reversed(ranks_paths)  # this table's own ranks last: they win
+        for r in read_ranks(path)
         if r.get("split", "test") == "test"
     }
     comparisons = compare_to_first(
