@@ -197,7 +197,8 @@ def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, test, 
 
 class BestEpochClock:
     """``Trainer.fit``'s callback: the best validation epoch (as RecBole's early stopping counts
-    it, a strict improvement), the seconds from the start of training to its end, and the last
+    it: a score equal to the best is a new best, whose checkpoint RecBole saves and tests), the
+    seconds from the start of training to its end, and the last
     epoch evaluated. Its :meth:`state` travels with a ``-last.pth`` checkpoint, so that a resumed
     run reports them as the uninterrupted run would, its seconds counting the training time
     before the interruption."""
@@ -231,7 +232,7 @@ class BestEpochClock:
     def __call__(self, epoch_idx, valid_score):
         self.last_epoch = epoch_idx
         if self.best_score is None or (
-            valid_score > self.best_score if self.bigger else valid_score < self.best_score
+            valid_score >= self.best_score if self.bigger else valid_score <= self.best_score
         ):
             self.best_score = valid_score
             self.best_epoch = epoch_idx
