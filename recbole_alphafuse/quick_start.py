@@ -198,10 +198,9 @@ def _run_rank(rank, model, dataset, config_file_list, config_dict, saved, test, 
 class BestEpochClock:
     """``Trainer.fit``'s callback: the best validation epoch (as RecBole's early stopping counts
     it: a score equal to the best is a new best, whose checkpoint RecBole saves and tests), the
-    seconds from the start of training to its end, and the last
-    epoch evaluated. Its :meth:`state` travels with a ``-last.pth`` checkpoint, so that a resumed
-    run reports them as the uninterrupted run would, its seconds counting the training time
-    before the interruption."""
+    seconds from the start of training to its end, and the last epoch evaluated. Its
+    :meth:`state` travels with a ``-last.pth`` checkpoint, so that a resumed run reports them as
+    the uninterrupted run would, its seconds counting the training time before the interruption."""
 
     def __init__(self, bigger, trainer=None):
         self.bigger = bigger

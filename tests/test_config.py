@@ -4,11 +4,13 @@ import os
 
 import pytest
 import torch
+from recbole.data import data_preparation
 from recbole.utils import InputType
 
 from recbole_alphafuse import PROPERTIES_DIR
 from recbole_alphafuse.__main__ import main
 from recbole_alphafuse.config import Config
+from recbole_alphafuse.quick_start import create_dataset
 
 
 def test_plugin_model_gets_its_yaml_defaults_and_itememb_keys():
@@ -142,10 +144,6 @@ def test_config_command_shows_each_setting_and_its_source(capsys, tmp_path):
 
 
 def test_history_lists_no_model_reads_are_dropped_before_the_split(slice_root):
-    from recbole.data import data_preparation
-
-    from recbole_alphafuse.quick_start import create_dataset
-
     def training_rows(**settings):
         config = Config(
             model="IDSASRec",
