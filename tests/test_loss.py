@@ -161,21 +161,46 @@ def test_sampled_softmax_masks_collisions_and_applies_log_q(case):
     seq, pos, table = case
     softmax = ItemSoftmax(10, n_negatives=4)
     torch.manual_seed(5)
-    target, pooled, k = softmax.pool_logits(seq, pos, table)
+    loss = softmax(seq, pos, table)
     torch.manual_seed(5)
     pool = shared_negative_pool(10, 4, "cpu")
     collides = pool.unsqueeze(0) == pos.unsqueeze(1)
     assert collides.any(), "the seed should draw at least one target into the pool"
-    assert torch.equal(torch.isinf(pooled), collides)
-    assert torch.allclose(pooled[~collides], (seq @ table.weight[pool].T)[~collides])
-    assert torch.allclose(target, (seq * table.weight[pos]).sum(-1))
-    torch.manual_seed(5)
-    loss = softmax(seq, pos, table)
+    target = (seq * table.weight[pos]).sum(-1)
     corrected = (seq @ table.weight[pool].T - torch.log(torch.tensor(4 / 9))).masked_fill(
         collides, float("-inf")
     )
     logits = torch.cat([target[:, None], corrected], dim=1)
     assert torch.allclose(loss, (torch.logsumexp(logits, 1) - logits[:, 0]).mean())
+
+
+@pytest.mark.parametrize("loss_type", ["SampledSoftmax", "gBCE"])
+def test_pooled_losses_over_chunks_of_targets_keep_the_loss_and_gradients(loss_type, monkeypatch):
+    torch.manual_seed(1)
+    seq, pos, table = torch.randn(10, 8), torch.randint(1, 100, (10,)), Table(torch.randn(100, 8))
+    pos[:3] = torch.tensor([4, 4, 17])
+    loss = NextItemLoss(loss_type, 100, n_negatives=6)
+
+    def run():
+        torch.manual_seed(2)
+        return loss_and_gradients(lambda q, t: loss(q, pos, t), seq, table)
+
+    whole = run()
+    rows_scored = []
+    original = torch.Tensor.__matmul__
+
+    def recording_matmul(left, right):
+        rows_scored.append(len(left))
+        return original(left, right)
+
+    monkeypatch.setattr(loss_module, "FUSED_CE_LOGITS", 12)  # 12 logits / 6 pooled: 2 targets
+    monkeypatch.setattr(torch.Tensor, "__matmul__", recording_matmul)
+    chunked = run()
+    monkeypatch.undo()
+    # 5 chunks of 2 targets, each scored against the pool forward and again backward.
+    assert rows_scored == [2] * 10
+    for part, expected in zip(chunked, whole):
+        assert torch.allclose(part, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("loss_type", ["SampledSoftmax", "gBCE"])
@@ -203,9 +228,11 @@ def test_gbce_by_hand():
         for s, negs in ((2.0, (0.5, -2.0)), (-1.0, (1.0, 0.0, 3.0)))
     ]
     expected = sum(rows) / 2 / 4
-    assert generalised_bce(target, pooled, 100, 0.75).item() == pytest.approx(expected, rel=1e-5)
+    assert generalised_bce(target, pooled, 100, 0.75).mean().item() == pytest.approx(
+        expected, rel=1e-5
+    )
     # t = 0: beta = 1, plain BCE over the target and its negatives.
-    plain = generalised_bce(target, pooled, 100, 0.0)
+    plain = generalised_bce(target, pooled, 100, 0.0).mean()
     assert plain.item() == pytest.approx(
         (F.softplus(-target).sum() + F.softplus(pooled).sum()).item() / 2 / 4, rel=1e-6
     )

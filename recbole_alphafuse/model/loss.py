@@ -4,7 +4,7 @@ r"""Next-item losses shared by every backbone.
   forms with one meaning: over the whole table (RecBole's CE, fused by torch where it can be),
   chunked over items (the same loss and gradients, never more than ``[targets, chunk]`` logits
   alive, on any torch), or sampled (a shared pool of uniform negatives with the logQ
-  correction).
+  correction), over chunks of targets in bounded memory.
 - :func:`generalised_bce`: gSASRec's gBCE on the same pool.
 - :class:`NextItemLoss`: the ``loss_type`` of the SASRec-family models, built on both.
 
@@ -14,6 +14,7 @@ computes only those rows.
 """
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -24,8 +25,9 @@ from torch.utils.checkpoint import checkpoint
 from recbole_alphafuse import AlphaFuseError
 
 LOSS_TYPES = ("CE", "BPR", "InfoNCE", "SampledSoftmax", "gBCE")
-#: Logits the fused full softmax holds at once (64 MiB of floats): its chunk of targets is this
-#: over the catalogue size. torch's own chunk choice is several times slower at 10^5 items.
+#: Logits the fused full softmax and the pooled losses hold at once (64 MiB of floats): their
+#: chunk of targets is this over the catalogue or pool size. torch's own chunk choice is several
+#: times slower at 10^5 items.
 FUSED_CE_LOGITS = 2**24
 
 
@@ -124,20 +126,48 @@ class ItemSoftmax:
     def _chunk_logsumexp(self, queries, ids, item_embedding):
         return torch.logsumexp(self._logits(queries, item_rows(item_embedding, ids)), dim=1)
 
-    def pool_logits(self, queries, targets, item_embedding):
-        """(target logits ``[T]``, pooled logits ``[T, k]`` with collisions at -inf, logQ not
-        applied, and the pool size k) of one batch's shared pool."""
+    def sampled(self, queries, targets, item_embedding):
+        return self.pooled_mean(queries, targets, item_embedding, self.softmax_rows)
+
+    def softmax_rows(self, target_logits, pooled_logits):
+        """Each target's softmax loss over itself and the pool, the pooled logits logQ-corrected."""
+        log_q = math.log(pooled_logits.shape[1] / (self.n_items - 1))
+        logits = torch.cat([target_logits.unsqueeze(1), pooled_logits - log_q], dim=1)
+        return torch.logsumexp(logits, dim=1) - target_logits
+
+    def pooled_mean(self, queries, targets, item_embedding, row_losses):
+        """The mean over targets of ``row_losses(target logits [t], pooled logits [t, k])`` (one
+        loss per target) on one shared pool of k negatives, a pooled item equal to the row's
+        target at -inf. The targets go in chunks of at most :data:`FUSED_CE_LOGITS` / k, each
+        chunk's pooled logits recomputed in the backward pass where there are several: about
+        ``chunk x k`` floats alive, whatever the batch and the pool size."""
         queries = self._query(queries)
         pool = shared_negative_pool(self.n_items, self.n_negatives, queries.device)
-        pooled = self._logits(queries, item_rows(item_embedding, pool))
-        pooled = pooled.masked_fill(pool.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
-        return self._target_logits(queries, targets, item_embedding), pooled, len(pool)
+        pool_rows = item_rows(item_embedding, pool)
+        target_logits = self._target_logits(queries, targets, item_embedding)
+        chunk = max(1, FUSED_CE_LOGITS // len(pool))
+        if len(targets) <= chunk:
+            total = self._pooled_sum(queries, target_logits, targets, pool, pool_rows, row_losses)
+            return total / len(targets)
+        total = sum(
+            checkpoint(
+                self._pooled_sum,
+                queries[start : start + chunk],
+                target_logits[start : start + chunk],
+                targets[start : start + chunk],
+                pool,
+                pool_rows,
+                row_losses,
+                use_reentrant=False,
+            )
+            for start in range(0, len(targets), chunk)
+        )
+        return total / len(targets)
 
-    def sampled(self, queries, targets, item_embedding):
-        target, pooled, k = self.pool_logits(queries, targets, item_embedding)
-        log_q = math.log(k / (self.n_items - 1))
-        logits = torch.cat([target.unsqueeze(1), pooled - log_q], dim=1)
-        return F.cross_entropy(logits, torch.zeros_like(targets))
+    def _pooled_sum(self, queries, target_logits, targets, pool, pool_rows, row_losses):
+        pooled = self._logits(queries, pool_rows)
+        pooled = pooled.masked_fill(pool.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
+        return row_losses(target_logits, pooled).sum()
 
 
 def generalised_bce(target_logits, pooled_logits, n_items, calibration):
@@ -145,12 +175,13 @@ def generalised_bce(target_logits, pooled_logits, n_items, calibration):
     :math:`-\beta \log \sigma(s^+) - \sum_{j} \log(1 - \sigma(s^-_j))`, per target over its
     ``1 + k`` scores, where :math:`\alpha = k / (n_{items} - 1)` and
     :math:`\beta = \alpha (t (1 - 1/\alpha) + 1/\alpha)` with calibration t (t = 0: beta = 1,
-    plain BCE; t = 1: beta = alpha, fully calibrated). Masked (-inf) pooled logits add nothing."""
+    plain BCE; t = 1: beta = alpha, fully calibrated). Masked (-inf) pooled logits add nothing.
+    One loss per target."""
     k = pooled_logits.shape[1]
     alpha = k / (n_items - 1)
     beta = alpha * (calibration * (1.0 - 1.0 / alpha) + 1.0 / alpha)
     negative = F.softplus(pooled_logits).sum(dim=1)
-    return ((beta * F.softplus(-target_logits) + negative) / (1 + k)).mean()
+    return (beta * F.softplus(-target_logits) + negative) / (1 + k)
 
 
 class NextItemLoss(nn.Module):
@@ -199,8 +230,8 @@ class NextItemLoss(nn.Module):
         if self.loss_type in ("CE", "SampledSoftmax"):
             return self.softmax(seq_output, pos_items, item_embedding)
         if self.loss_type == "gBCE":
-            target, pooled, _ = self.softmax.pool_logits(seq_output, pos_items, item_embedding)
-            return generalised_bce(target, pooled, self.n_items, self.gbce_t)
+            gbce = partial(generalised_bce, n_items=self.n_items, calibration=self.gbce_t)
+            return self.softmax.pooled_mean(seq_output, pos_items, item_embedding, gbce)
         if self.loss_type == "BPR":
             pos_score = (seq_output * item_embedding(pos_items)).sum(-1)
             neg_score = (seq_output * item_embedding(neg_items)).sum(-1)
