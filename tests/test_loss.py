@@ -166,7 +166,18 @@ def test_sampled_softmax_masks_collisions_and_applies_log_q(case):
     pool = shared_negative_pool(10, 4, "cpu")
     collides = pool.unsqueeze(0) == pos.unsqueeze(1)
     assert collides.any(), "the seed should draw at least one target into the pool"
+    seen = {}
+
+    def record(target_logits, pooled_logits):
+        seen.update(target=target_logits, pooled=pooled_logits)
+        return torch.zeros_like(target_logits)
+
+    torch.manual_seed(5)
+    softmax.pooled_mean(seq, pos, table, record)
+    assert torch.equal(torch.isinf(seen["pooled"]), collides)
+    assert torch.allclose(seen["pooled"][~collides], (seq @ table.weight[pool].T)[~collides])
     target = (seq * table.weight[pos]).sum(-1)
+    assert torch.allclose(seen["target"], target)
     corrected = (seq @ table.weight[pool].T - torch.log(torch.tensor(4 / 9))).masked_fill(
         collides, float("-inf")
     )
@@ -178,7 +189,7 @@ def test_sampled_softmax_masks_collisions_and_applies_log_q(case):
 def test_pooled_losses_over_chunks_of_targets_keep_the_loss_and_gradients(loss_type, monkeypatch):
     torch.manual_seed(1)
     seq, pos, table = torch.randn(10, 8), torch.randint(1, 100, (10,)), Table(torch.randn(100, 8))
-    pos[:3] = torch.tensor([4, 4, 17])
+    pos[:3] = torch.tensor([4, 17, 4])  # a repeated target, on both sides of a chunk boundary
     loss = NextItemLoss(loss_type, 100, n_negatives=6)
 
     def run():
