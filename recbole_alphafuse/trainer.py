@@ -19,6 +19,7 @@ the uninterrupted run would have.
 ``recbole_alphafuse.quick_start.run``) work on CPU processes as well as GPUs.
 """
 
+import os
 import random
 
 import numpy as np
@@ -155,11 +156,14 @@ class DistributedMixin:
     RecBole wraps the model with ``device_ids=[local_rank]``, which torch refuses for a CPU
     module, and with buffer broadcasting at every step, which would copy the frozen language
     tables (buffers computed identically on every rank from the same data) at every batch. Each
-    rank also names its checkpoint by its own clock, so ranks could look for different files.
+    rank also names its checkpoint by its own clock, so ranks could look for different files,
+    and RecBole creates the checkpoint folder with a check-then-create that two ranks can race.
     """
 
     def __init__(self, config, model):
         distributed = not config["single_spec"]
+        if distributed:
+            os.makedirs(config["checkpoint_dir"], exist_ok=True)
         # Keep RecBole's constructor from wrapping the model itself; it is wrapped below.
         config["single_spec"] = True
         try:
