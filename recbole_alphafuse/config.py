@@ -19,7 +19,7 @@ from recbole_alphafuse.data.itememb import (
 from recbole_alphafuse.registry import get_model
 
 # Losses computed over the full item table or over negatives the model samples itself.
-POINTWISE_LOSSES = ("CE", "InfoNCE", "SampledSoftmax", "gBCE")
+POINTWISE_LOSSES = ("CE", "InfoNCE", "SampledSoftmax", "gBCE", "auto")
 
 
 def default_files(model_class):

@@ -90,7 +90,7 @@ def test_infonce_run_trains(slice_root, workdir):
     assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
 
 
-@pytest.mark.parametrize("loss_type", ["CE", "BPR", "InfoNCE"])
+@pytest.mark.parametrize("loss_type", ["CE", "BPR", "InfoNCE", "SampledSoftmax", "gBCE"])
 def test_every_loss_trains_only_the_id_part_of_items(loss_type, slice_root, workdir):
     _, model, train_data, _ = build_model(slice_root, "AlphaFuseSASRec", loss_type=loss_type)
     batch = next(iter(train_data))
@@ -100,6 +100,15 @@ def test_every_loss_trains_only_the_id_part_of_items(loss_type, slice_root, work
     id_grad = model.item_embedding.id_embedding.weight.grad
     assert id_grad[1:].abs().sum() > 0 and torch.count_nonzero(id_grad[0]) == 0
     assert model.item_embedding.semantic.grad is None
+
+
+def test_the_default_loss_samples_only_above_sampled_above_items(slice_root, workdir):
+    _, model, train_data, _ = build_model(slice_root, "AlphaFuseSASRec")
+    items = train_data._dataset.item_num - 1
+    assert model.loss_fct.loss_type == "CE"
+    _, model, _, _ = build_model(slice_root, "AlphaFuseSASRec", sampled_above_items=items - 1)
+    assert model.loss_fct.loss_type == "SampledSoftmax"
+    assert model.loss_fct.softmax.n_negatives == 4096
 
 
 @pytest.mark.parametrize(

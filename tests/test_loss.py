@@ -13,6 +13,7 @@ from recbole_alphafuse.model.loss import (
     ItemSoftmax,
     NextItemLoss,
     generalised_bce,
+    resolve_loss_type,
     shared_negative_pool,
     uniform_negatives,
 )
@@ -247,6 +248,16 @@ def test_gbce_by_hand():
     assert plain.item() == pytest.approx(
         (F.softplus(-target).sum() + F.softplus(pooled).sum()).item() / 2 / 4, rel=1e-6
     )
+
+
+def test_auto_is_ce_up_to_sampled_above_items_real_items_and_sampled_above():
+    # n_items counts [PAD]: 11 ids are 10 real items.
+    assert resolve_loss_type("auto", 11, sampled_above_items=10) == "CE"
+    assert resolve_loss_type("auto", 12, sampled_above_items=10) == "SampledSoftmax"
+    assert resolve_loss_type("gBCE", 10**6, sampled_above_items=10) == "gBCE"
+    assert resolve_loss_type("CE", 10**6, sampled_above_items=10) == "CE"
+    with pytest.raises(AlphaFuseError, match="sampled_above_items must be a non-negative"):
+        resolve_loss_type("auto", 11, sampled_above_items=None)
 
 
 def test_unknown_loss_is_refused():

@@ -6,7 +6,8 @@ r"""Next-item losses shared by every backbone.
   alive, on any torch), or sampled (a shared pool of uniform negatives with the logQ
   correction), over chunks of targets in bounded memory.
 - :func:`generalised_bce`: gSASRec's gBCE on the same pool.
-- :class:`NextItemLoss`: the ``loss_type`` of the SASRec-family models, built on both.
+- :class:`NextItemLoss`: the ``loss_type`` of the SASRec-family models, built on both;
+  :func:`resolve_loss_type` turns ``auto`` into one of them by the catalogue size.
 
 Every form reads the item vectors it scores through the item-embedding strategy
 (``item_embedding(ids)``), so a strategy with a computed table (an adapter, AlphaFuse's fusion)
@@ -25,10 +26,25 @@ from torch.utils.checkpoint import checkpoint
 from recbole_alphafuse import AlphaFuseError
 
 LOSS_TYPES = ("CE", "BPR", "InfoNCE", "SampledSoftmax", "gBCE")
+AUTO_LOSS = "auto"
 #: Logits the fused full softmax and the pooled losses hold at once (64 MiB of floats): their
 #: chunk of targets is this over the catalogue or pool size. torch's own chunk choice is several
 #: times slower at 10^5 items.
 FUSED_CE_LOGITS = 2**24
+
+
+def resolve_loss_type(loss_type, n_items, sampled_above_items):
+    """``auto``: ``CE`` for catalogues of at most ``sampled_above_items`` real items (``n_items``
+    counts [PAD]), ``SampledSoftmax`` for larger ones, where scoring every item dominates an
+    epoch and a shared pool keeps CE's quality. Any other ``loss_type`` is kept."""
+    if loss_type != AUTO_LOSS:
+        return loss_type
+    if not isinstance(sampled_above_items, int) or sampled_above_items < 0:
+        raise AlphaFuseError(
+            "sampled_above_items must be a non-negative integer (the catalogue size above which "
+            f"loss_type 'auto' samples), got {sampled_above_items!r}."
+        )
+    return "SampledSoftmax" if n_items - 1 > sampled_above_items else "CE"
 
 
 def item_rows(item_embedding, item_ids):
@@ -205,7 +221,7 @@ class NextItemLoss(nn.Module):
         temperature=0.07,
         neg_ratio=64,
         ce_chunk_size=None,
-        n_negatives=256,
+        n_negatives=4096,
         gbce_t=0.75,
     ):
         super().__init__()

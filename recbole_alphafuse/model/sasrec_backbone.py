@@ -8,7 +8,7 @@ from recbole_alphafuse.data.windows import (
     TRAIN_POSITIONS,
     check_train_positions,
 )
-from recbole_alphafuse.model.loss import NextItemLoss, uniform_negatives
+from recbole_alphafuse.model.loss import NextItemLoss, resolve_loss_type, uniform_negatives
 from recbole_alphafuse.model.sequence_encoder import build_sequence_encoder, in_length_groups
 
 
@@ -20,7 +20,9 @@ class SASRecBackbone(SequentialRecommender):
     vectors from ``item_embedding_class`` (an :class:`ItemEmbedding` strategy) instead of its own
     ID table.
     Registered models subclass it and name their strategy; ``loss_type`` is ``CE``,
-    ``SampledSoftmax``, ``gBCE``, ``BPR`` or ``InfoNCE`` (see :class:`NextItemLoss`).
+    ``SampledSoftmax``, ``gBCE``, ``BPR`` or ``InfoNCE`` (see :class:`NextItemLoss`), or
+    ``auto``: CE up to ``sampled_above_items`` items, the sampled softmax above
+    (:func:`resolve_loss_type`).
     ``train_positions``: ``last`` trains RecBole's rows (one target each, at the last position);
     ``all`` trains windows with a loss at every position
     (:mod:`recbole_alphafuse.data.windows`). Histories are encoded in groups of similar length
@@ -50,8 +52,16 @@ class SASRecBackbone(SequentialRecommender):
         return self.item_embedding.embedding_dim
 
     def build_loss(self, config):
+        loss_type = resolve_loss_type(
+            config["loss_type"], self.n_items, config["sampled_above_items"]
+        )
+        if loss_type != config["loss_type"]:
+            self.logger.info(
+                f"loss_type {config['loss_type']}: {loss_type} for {self.n_items - 1:,} items "
+                f"(sampled_above_items: {config['sampled_above_items']:,})"
+            )
         return NextItemLoss(
-            config["loss_type"],
+            loss_type,
             self.n_items,
             temperature=config["temperature"],
             neg_ratio=config["neg_ratio"],
