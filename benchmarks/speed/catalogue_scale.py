@@ -136,6 +136,9 @@ class PeakMemory:
         return round(self.peak / 2**30, 2)
 
 
+SAMPLED_LOSSES = ("SampledSoftmax", "gBCE")
+
+
 def loss_settings(loss, chunk_size):
     if loss == "ChunkedCE":
         return {"loss_type": "CE", "ce_chunk_size": chunk_size}
@@ -161,6 +164,8 @@ def measure(args, overrides):
     }
     start = time.perf_counter()
     config = Config(model=args.model, dataset=args.dataset, config_dict=settings)
+    if args.loss in SAMPLED_LOSSES:
+        settings["n_negatives"] = config["n_negatives"]  # the pool, even where it is the default
     init_seed(config["seed"], config["reproducibility"])
     dataset, train_data, _, test_data = build_data(config)
     model = config.model_class(config, train_data._dataset)
@@ -215,9 +220,14 @@ def report(args):
         "| train peak (GiB) | rank (s / 10k users) | rank peak (GiB) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(rows, key=lambda r: (r["items"], r["model"], r["loss"])):
+
+    def loss(row):
+        pool = row["settings"].get("n_negatives")
+        return f"{row['loss']} (k = {pool:,})" if pool else row["loss"]
+
+    for row in sorted(rows, key=lambda r: (r["items"], r["model"], loss(r))):
         lines.append(
-            f"| {row['items']:,} | {row['interactions']:,} | {row['model']} | {row['loss']} | "
+            f"| {row['items']:,} | {row['interactions']:,} | {row['model']} | {loss(row)} | "
             f"{row['load_peak_gb']} | {row['epoch_s']} | {row['epoch_us_per_interaction']} | {row['train_peak_gb']} | "
             f"{row['rank_s_per_10k_users']} | {row['rank_peak_gb']} |"
         )
