@@ -91,7 +91,7 @@ def main():
         f"Dataset `{args.dataset}` ({dataset.user_num - 1} users, {dataset.item_num - 1} items, "
         f"{len(built['SASRec'][4].dataset)} training sequences), hidden_size {config['hidden_size']}, "
         f"null_dim {config['null_dim']}, n_layers {config['n_layers']}, "
-        f"MAX_ITEM_LIST_LENGTH {config['MAX_ITEM_LIST_LENGTH']}, loss {config['loss_type']}, "
+        f"MAX_ITEM_LIST_LENGTH {config['MAX_ITEM_LIST_LENGTH']}, loss {built['AlphaFuseSASRec'][2].loss_fct.loss_type}, "
         f"train_batch_size {config['train_batch_size']}, eval_batch_size {config['eval_batch_size']}; "
         f"median of {args.repeats} alternating runs (evaluation: mean of {args.eval_rounds} in a "
         f"row) on {machine()}.",
