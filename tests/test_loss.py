@@ -187,6 +187,19 @@ def test_sampled_softmax_masks_collisions_and_applies_log_q(case):
 
 
 @pytest.mark.parametrize("loss_type", ["SampledSoftmax", "gBCE"])
+def test_a_pool_that_is_only_the_target_gives_finite_gradients(loss_type):
+    # One real item: the pool is the target itself, masked, so every pooled logit is -inf.
+    seq, pos, table = torch.randn(3, 4), torch.tensor([1, 1, 1]), Table(torch.randn(2, 4))
+    loss, *grads = loss_and_gradients(
+        lambda q, t: NextItemLoss(loss_type, 2, n_negatives=1)(q, pos, t), seq, table
+    )
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(grad).all() for grad in grads)
+    if loss_type == "SampledSoftmax":
+        assert loss == 0  # the target alone: probability one
+
+
+@pytest.mark.parametrize("loss_type", ["SampledSoftmax", "gBCE"])
 def test_pooled_losses_over_chunks_of_targets_keep_the_loss_and_gradients(loss_type, monkeypatch):
     torch.manual_seed(1)
     seq, pos, table = torch.randn(10, 8), torch.randint(1, 100, (10,)), Table(torch.randn(100, 8))

@@ -146,10 +146,11 @@ class ItemSoftmax:
         return self.pooled_mean(queries, targets, item_embedding, self.softmax_rows)
 
     def softmax_rows(self, target_logits, pooled_logits):
-        """Each target's softmax loss over itself and the pool, the pooled logits logQ-corrected."""
+        """Each target's softmax loss over itself and the pool, the pooled logits logQ-corrected:
+        the logQ shift applied to each row's log-sum, not to a copy of the pooled logits."""
         log_q = math.log(pooled_logits.shape[1] / (self.n_items - 1))
-        logits = torch.cat([target_logits.unsqueeze(1), pooled_logits - log_q], dim=1)
-        return torch.logsumexp(logits, dim=1) - target_logits
+        pooled = torch.logsumexp(pooled_logits, dim=1) - log_q
+        return torch.logaddexp(target_logits, pooled) - target_logits
 
     def pooled_mean(self, queries, targets, item_embedding, row_losses):
         """The mean over targets of ``row_losses(target logits [t], pooled logits [t, k])`` (one
@@ -182,7 +183,8 @@ class ItemSoftmax:
 
     def _pooled_sum(self, queries, target_logits, targets, pool, pool_rows, row_losses):
         pooled = self._logits(queries, pool_rows)
-        pooled = pooled.masked_fill(pool.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
+        # In place: the product's backward needs its inputs only, and this is the largest tensor.
+        pooled.masked_fill_(pool.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
         return row_losses(target_logits, pooled).sum()
 
 
