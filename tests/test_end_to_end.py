@@ -1,5 +1,6 @@
 """Short real runs on the ml-100k slice: the CLI, the tuner, losses, checkpoint reload."""
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -102,13 +103,15 @@ def test_every_loss_trains_only_the_id_part_of_items(loss_type, slice_root, work
     assert model.item_embedding.semantic.grad is None
 
 
-def test_the_default_loss_samples_only_above_sampled_above_items(slice_root, workdir):
+def test_the_default_loss_samples_only_above_sampled_above_items(slice_root, workdir, caplog):
     _, model, train_data, _ = build_model(slice_root, "AlphaFuseSASRec")
     items = train_data._dataset.item_num - 1
     assert model.loss_fct.loss_type == "CE"
+    caplog.set_level(logging.INFO)
     _, model, _, _ = build_model(slice_root, "AlphaFuseSASRec", sampled_above_items=items - 1)
     assert model.loss_fct.loss_type == "SampledSoftmax"
     assert model.loss_fct.softmax.n_negatives == 4096
+    assert f"loss_type auto: SampledSoftmax of 4,096 negatives for {items:,} items" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -56,9 +56,10 @@ class SASRecBackbone(SequentialRecommender):
             config["loss_type"], self.n_items, config["sampled_above_items"]
         )
         if loss_type != config["loss_type"]:
+            pool = f" of {config['n_negatives']:,} negatives" if loss_type != "CE" else ""
             self.logger.info(
-                f"loss_type {config['loss_type']}: {loss_type} for {self.n_items - 1:,} items "
-                f"(sampled_above_items: {config['sampled_above_items']:,})"
+                f"loss_type {config['loss_type']}: {loss_type}{pool} for {self.n_items - 1:,} "
+                f"items (sampled_above_items: {config['sampled_above_items']:,})"
             )
         return NextItemLoss(
             loss_type,
