@@ -16,10 +16,11 @@ from recbole_alphafuse.data.itememb import (
     ITEMEMB_VECTOR_FIELD,
     uses_language_embeddings,
 )
+from recbole_alphafuse.model.loss import AUTO_LOSS
 from recbole_alphafuse.registry import get_model
 
 # Losses computed over the full item table or over negatives the model samples itself.
-POINTWISE_LOSSES = ("CE", "InfoNCE", "SampledSoftmax", "gBCE", "auto")
+POINTWISE_LOSSES = ("CE", "InfoNCE", "SampledSoftmax", "gBCE", AUTO_LOSS)
 
 
 def default_files(model_class):

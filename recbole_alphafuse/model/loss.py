@@ -228,7 +228,9 @@ class NextItemLoss(nn.Module):
     ):
         super().__init__()
         if loss_type not in LOSS_TYPES:
-            raise AlphaFuseError(f"loss_type must be one of {LOSS_TYPES}, got '{loss_type}'.")
+            raise AlphaFuseError(
+                f"loss_type must be one of {LOSS_TYPES + (AUTO_LOSS,)}, got '{loss_type}'."
+            )
         if loss_type == "gBCE" and not 0 <= gbce_t <= 1:
             raise AlphaFuseError(f"gbce_t must lie in [0, 1], got {gbce_t}.")
         self.loss_type = loss_type
